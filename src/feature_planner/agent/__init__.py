@@ -1,0 +1,9 @@
+"""The agent side: what a run asks for, what it produces, and the providers that do it.
+
+Nothing here knows about HTTP or SSE: a provider reports its text and activity through a
+``RunSink`` and returns a ``PlanResult``.
+"""
+
+from .base import PlanRequest, PlanResult, Provider, RunSink
+
+__all__ = ["PlanRequest", "PlanResult", "Provider", "RunSink"]

@@ -1,0 +1,140 @@
+"""The service's settings: read once, from ``FEATURE_PLANNER_*`` variables, ``.env`` or flags.
+
+A wrong setting fails here, at start-up, with a message that names it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .errors import ConfigurationError
+
+__all__ = ["Settings", "load_settings"]
+
+ProviderName = Literal["offline", "scripted"]
+AuthMode = Literal["local"]
+
+
+def _parse_mapping(value: Any) -> Any:
+    """Accept ``alice=token-a,bob=token-b`` as well as a JSON object."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text:
+        return {}
+    if text.startswith("{"):
+        return json.loads(text)
+    pairs = {}
+    for item in text.split(","):
+        name, sep, token = item.strip().partition("=")
+        if not sep or not name.strip() or not token.strip():
+            raise ValueError("expected user=token pairs separated by commas, or a JSON object")
+        pairs[name.strip()] = token.strip()
+    return pairs
+
+
+def _parse_list(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting, its environment variable (``FEATURE_PLANNER_<NAME>``) and its default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FEATURE_PLANNER_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    public_url: str | None = Field(
+        None, description="Base URL printed in the login link; defaults to http://HOST:PORT"
+    )
+    repository: Path = Field(Path("."), description="The repository the agent reads")
+    provider: ProviderName = "offline"
+
+    auth: AuthMode = "local"
+    users: Annotated[dict[str, SecretStr], NoDecode] = Field(
+        default_factory=dict, description="user=token pairs; empty: one user 'local'"
+    )
+    secret_key: SecretStr | None = Field(
+        None, description="Signs session cookies; random per start when unset"
+    )
+    session_ttl_s: float = Field(7 * 24 * 3600, gt=0)
+    trusted_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    throttle_ms: float = Field(100, ge=0, description="Delta coalescing interval; 0 is off")
+    heartbeat_s: float = Field(15, gt=0)
+    time_limit_s: float = Field(120, gt=0)
+    orphan_grace_s: float = Field(30, ge=0, description="0 never cancels unwatched jobs")
+    pending_ttl_s: float = Field(600, gt=0)
+    completed_ttl_s: float = Field(60, gt=0)
+    finished_ttl_s: float = Field(3600, gt=0)
+
+    create_limit: int = Field(10, ge=1, description="Jobs a user may create per window")
+    create_window_s: int = Field(60, ge=1)
+    max_streams_per_user: int = Field(5, ge=1)
+
+    offline_chunk_chars: int = Field(24, ge=1)
+    offline_interval_ms: float = Field(40, ge=0)
+
+    scripted_chunks: int = Field(40, ge=0)
+    scripted_chunk_size: int = Field(16, ge=1)
+    scripted_interval_ms: float = Field(25, ge=0)
+    scripted_fail_at: int | None = Field(None, ge=0, description="Fail before this chunk")
+    scripted_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    _parse_users = field_validator("users", mode="before")(_parse_mapping)
+    _parse_origins = field_validator("trusted_origins", "scripted_models", mode="before")(
+        _parse_list
+    )
+
+    @field_validator("repository")
+    @classmethod
+    def _repository_is_a_directory(cls, value: Path) -> Path:
+        path = value.expanduser().resolve()
+        if not path.is_dir():
+            raise ValueError(f"{value} is not a directory")
+        return path
+
+    @field_validator("trusted_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
+                raise ValueError(f"{origin!r} is not an origin like https://example.com")
+        return [origin.lower() for origin in value]
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning a validation failure into a message naming each setting."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "_".join(str(part) for part in error["loc"][:1]) or "settings"
+            problems.append(f"FEATURE_PLANNER_{name.upper()}: {error['msg']}")
+        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None

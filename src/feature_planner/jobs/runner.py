@@ -1,0 +1,150 @@
+"""Running one job: the provider's text becomes numbered, framed events in the store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from ..agent.base import PlanRequest, PlanResult, Provider
+from ..errors import ProviderError
+from ..models import ErrorCode, JobState
+from ..sse import dump_json, encode_event
+from .coalesce import DeltaCoalescer
+from .store import JobStore
+
+__all__ = ["JobRun", "now_ms"]
+
+logger = logging.getLogger("feature_planner.jobs")
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def error_frame(event_id: int, code: ErrorCode, message: str) -> bytes:
+    data = {"message": message, "code": code.value, "timestamp": now_ms()}
+    return encode_event(event_id, "error", dump_json(data))
+
+
+class JobRun:
+    """One execution of a job. Implements ``RunSink`` for the provider.
+
+    ``cancel(message)`` ends the run with ``CANCELLED``; the time limit ends it with
+    ``TIMEOUT``. Whatever ends it, buffered text is flushed before the final event.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        job_id: str,
+        *,
+        throttle_s: float,
+        time_limit_s: float,
+    ) -> None:
+        self.job_id = job_id
+        self._store = store
+        self._time_limit_s = time_limit_s
+        self._last_id = 0
+        self._total_length = 0
+        self._coalescer = DeltaCoalescer(throttle_s, self._publish_delta)
+        self._cancel_message = "The job was cancelled"
+        self.task: asyncio.Task[None] | None = None
+        self.state: JobState = JobState.IN_PROGRESS
+
+    # -- RunSink -------------------------------------------------------------------------
+
+    def text(self, chunk: str) -> None:
+        self._coalescer.add(chunk)
+
+    def activity(self, tool: str, detail: str) -> None:
+        self._coalescer.flush()
+        self._emit("activity", {"tool": tool, "detail": detail, "timestamp": now_ms()})
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self, provider: Provider, request: PlanRequest) -> asyncio.Task[None]:
+        self.task = asyncio.get_running_loop().create_task(
+            self._execute(provider, request), name=f"job-{self.job_id}"
+        )
+        return self.task
+
+    def cancel(self, message: str) -> None:
+        if self.task is not None and not self.task.done():
+            self._cancel_message = message
+            self.task.cancel()
+
+    async def _execute(self, provider: Provider, request: PlanRequest) -> None:
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._time_limit_s):
+                result = await provider.run(request, self)
+        except TimeoutError:
+            state, name, data = self._failure(
+                ErrorCode.TIMEOUT, f"The run exceeded the time limit of {self._time_limit_s:g} s"
+            )
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            state, name, data = self._failure(ErrorCode.CANCELLED, self._cancel_message)
+            state = JobState.CANCELLED
+        except ProviderError as exc:
+            state, name, data = self._failure(ErrorCode.PROVIDER_ERROR, str(exc))
+        except Exception:
+            logger.exception("job %s failed", self.job_id)
+            state, name, data = self._failure(
+                ErrorCode.EXECUTION_ERROR, "The run failed unexpectedly; please try again"
+            )
+        else:
+            elapsed_ms = round((time.perf_counter() - started) * 1000)
+            state, name, data = (
+                JobState.COMPLETED,
+                "complete",
+                _complete(result, provider, elapsed_ms),
+            )
+        self._coalescer.flush()
+        self._emit(name, data)
+        self.state = state
+        await self._store.finish(self.job_id, state, self._last_id)
+        logger.info(
+            "job %s %s after %d events",
+            self.job_id,
+            state.value,
+            self._last_id,
+        )
+
+    @staticmethod
+    def _failure(code: ErrorCode, message: str) -> tuple[JobState, str, dict[str, Any]]:
+        return (
+            JobState.FAILED,
+            "error",
+            {"message": message, "code": code.value, "timestamp": now_ms()},
+        )
+
+    def _publish_delta(self, text: str) -> None:
+        self._total_length += len(text)
+        self._emit(
+            "delta", {"text": text, "totalLength": self._total_length, "timestamp": now_ms()}
+        )
+
+    def _emit(self, name: str, data: dict[str, Any]) -> None:
+        self._last_id += 1
+        self._store.append(self.job_id, encode_event(self._last_id, name, dump_json(data)))
+
+
+def _complete(result: PlanResult, provider: Provider, elapsed_ms: int) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "suggestions": [s.to_wire() for s in result.suggestions],
+        "context": result.context,
+        "tokenUsage": result.token_usage.to_wire(),
+        "executionTimeMs": elapsed_ms,
+        "retryCount": result.retry_count,
+        "provider": provider.name,
+        "model": result.model,
+        "timestamp": now_ms(),
+    }
+    if result.notice:
+        data["notice"] = result.notice
+    return data

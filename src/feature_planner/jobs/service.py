@@ -1,0 +1,250 @@
+"""The two phases as operations: create a job, open a stream on it, cancel it.
+
+The web layer authenticates and parses; this module decides. It owns the runs started in
+this process, the per-user limits, the orphan timers and the shared heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..agent.base import PlanRequest, Provider
+from ..errors import (
+    InvalidJobIdError,
+    JobFinishedError,
+    JobForbiddenError,
+    JobNotFoundError,
+    RequestValidationError,
+)
+from ..limits import CreateRateLimiter, StreamLimiter
+from ..models import ErrorCode, JobState, SuggestionRequest
+from ..sse import dump_json, encode_event
+from .relay import Heartbeat, Subscriber
+from .runner import JobRun, error_frame, now_ms
+from .store import JobRecord, JobStore
+
+__all__ = ["JobService", "NothingMoreError", "ServiceLimits"]
+
+logger = logging.getLogger("feature_planner.jobs")
+
+STREAM_PATH = "/api/feature-planner/suggest-feature/"
+
+
+class NothingMoreError(Exception):
+    """The client resumes from the job's final event: answer 204, it must stop reconnecting."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceLimits:
+    throttle_s: float = 0.1
+    time_limit_s: float = 120
+    orphan_grace_s: float = 30
+    heartbeat_s: float = 15
+    pending_ttl_s: float = 600
+
+
+class JobService:
+    def __init__(
+        self,
+        store: JobStore,
+        provider: Provider,
+        repository: Path,
+        *,
+        limits: ServiceLimits,
+        create_limiter: CreateRateLimiter,
+        stream_limiter: StreamLimiter,
+    ) -> None:
+        self.store = store
+        self.provider = provider
+        self.repository = repository
+        self.limits = limits
+        self._create_limiter = create_limiter
+        self._stream_limiter = stream_limiter
+        self._heartbeat = Heartbeat(limits.heartbeat_s)
+        self._runs: dict[str, JobRun] = {}
+        self._watchers: dict[str, int] = {}
+        self._orphan_timers: dict[str, asyncio.TimerHandle] = {}
+        self.executions = 0  # runs started by this process, for tests and metrics
+
+    async def start(self) -> None:
+        await self.store.start()
+        self._heartbeat.start()
+
+    async def stop(self) -> None:
+        await self._heartbeat.stop()
+        runs = list(self._runs.values())
+        for run in runs:
+            run.cancel("The server shut down before the run finished")
+        tasks = [run.task for run in runs if run.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+        await self.store.close()
+        await self.provider.aclose()
+
+    @property
+    def open_streams(self) -> int:
+        return len(self._heartbeat)
+
+    # -- Phase 1 -------------------------------------------------------------------------
+
+    async def create(self, user_id: str, request: SuggestionRequest) -> JobRecord:
+        self._check_model(request.custom_model)
+        await self._create_limiter.hit(user_id)
+        created = now_ms()
+        job = JobRecord(
+            id=str(uuid.uuid4()),
+            user_id=user_id,
+            request=request,
+            state=JobState.PENDING,
+            created_at_ms=created,
+            expires_at_ms=created + round(self.limits.pending_ttl_s * 1000),
+        )
+        await self.store.create(job)
+        return job
+
+    def _check_model(self, model: str | None) -> None:
+        if model is None:
+            return
+        allowed = self.provider.models
+        if model not in allowed:
+            reason = (
+                f"must be one of: {', '.join(allowed)}"
+                if allowed
+                else f"this server's provider ({self.provider.name}) offers no model choice"
+            )
+            raise RequestValidationError([{"field": "customModel", "message": reason}])
+
+    # -- Phase 2 -------------------------------------------------------------------------
+
+    async def open_stream(self, user_id: str, job_id: str, last_event_id: int | None) -> Subscriber:
+        """Check, claim (first subscriber only) and subscribe; raise a refusal otherwise."""
+        job = await self._owned_job(user_id, job_id)
+        if job.state.is_final:
+            if last_event_id is None:
+                raise JobFinishedError(
+                    f"The job has already {job.state.value.replace('_', ' ')}; "
+                    "resume with Last-Event-ID to receive its remaining events"
+                )
+            if last_event_id >= job.last_event_id:
+                raise NothingMoreError
+        self._stream_limiter.acquire(user_id)
+        try:
+            if job.state is JobState.PENDING and await self.store.claim(job.id):
+                self._start_run(job)
+            log = await self.store.subscribe_log(job.id)
+            if log is None:
+                raise JobNotFoundError
+        except BaseException:
+            self._stream_limiter.release(user_id)
+            raise
+        after = last_event_id or 0
+        connected: dict[str, Any] = {"jobId": job.id, "timestamp": now_ms()}
+        if last_event_id is not None:
+            connected["resumedFrom"] = last_event_id
+        subscriber = Subscriber(
+            log,
+            after,
+            first=encode_event(after, "connected", dump_json(connected)),
+            on_close=lambda sub: self._detach(sub, user_id, job.id),
+        )
+        self._attach(subscriber, job.id)
+        return subscriber
+
+    def _attach(self, subscriber: Subscriber, job_id: str) -> None:
+        self._heartbeat.add(subscriber)
+        self._watchers[job_id] = self._watchers.get(job_id, 0) + 1
+        timer = self._orphan_timers.pop(job_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _detach(self, subscriber: Subscriber, user_id: str, job_id: str) -> None:
+        self._heartbeat.discard(subscriber)
+        self._stream_limiter.release(user_id)
+        remaining = self._watchers.get(job_id, 1) - 1
+        if remaining > 0:
+            self._watchers[job_id] = remaining
+            return
+        self._watchers.pop(job_id, None)
+        grace = self.limits.orphan_grace_s
+        if grace > 0 and job_id in self._runs:
+            loop = asyncio.get_running_loop()
+            self._orphan_timers[job_id] = loop.call_later(grace, self._cancel_orphan, job_id)
+
+    def _cancel_orphan(self, job_id: str) -> None:
+        self._orphan_timers.pop(job_id, None)
+        run = self._runs.get(job_id)
+        if run is not None and not self._watchers.get(job_id):
+            logger.info("job %s has had no subscriber for %gs", job_id, self.limits.orphan_grace_s)
+            run.cancel(
+                f"Nobody was watching the job for {self.limits.orphan_grace_s:g} s, "
+                "so it was cancelled"
+            )
+
+    def _start_run(self, job: JobRecord) -> None:
+        run = JobRun(
+            self.store,
+            job.id,
+            throttle_s=self.limits.throttle_s,
+            time_limit_s=self.limits.time_limit_s,
+        )
+        self._runs[job.id] = run
+        self.executions += 1
+        task = run.start(self.provider, PlanRequest.from_request(job.request, self.repository))
+        task.add_done_callback(lambda _: self._run_finished(job.id))
+        logger.info("job %s started for user %s", job.id, job.user_id)
+
+    def _run_finished(self, job_id: str) -> None:
+        self._runs.pop(job_id, None)
+        timer = self._orphan_timers.pop(job_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    # -- DELETE --------------------------------------------------------------------------
+
+    async def cancel(self, user_id: str, job_id: str) -> None:
+        job = await self._owned_job(user_id, job_id)
+        if job.state.is_final:
+            raise JobFinishedError(f"The job has already {job.state.value}; nothing to cancel")
+        message = "The job was cancelled by its owner"
+        if job.state is JobState.PENDING and await self.store.cancel_pending(
+            job.id, error_frame(1, ErrorCode.CANCELLED, message)
+        ):
+            logger.info("job %s cancelled before it ran", job.id)
+            return
+        run = self._runs.get(job.id)
+        if run is None or run.task is None:
+            current = await self.store.get(job.id)
+            if current is not None and current.state.is_final:
+                raise JobFinishedError("The job has already finished; nothing to cancel")
+            return
+        run.cancel(message)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([run.task], timeout=5)
+
+    # -- shared checks -------------------------------------------------------------------
+
+    async def _owned_job(self, user_id: str, job_id: str) -> JobRecord:
+        if not is_uuid4(job_id):
+            raise InvalidJobIdError(f"{job_id[:64]!r} is not a UUID v4 job id")
+        job = await self.store.get(job_id)
+        if job is None:
+            raise JobNotFoundError
+        if job.user_id != user_id:
+            raise JobForbiddenError
+        return job
+
+
+def is_uuid4(value: str) -> bool:
+    if len(value) != 36:
+        return False
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        return False
+    return parsed.version == 4 and str(parsed) == value.lower()

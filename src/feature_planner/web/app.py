@@ -1,0 +1,101 @@
+"""``create_app``: the one place that reads the settings and picks the concrete parts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from .. import __version__
+from ..agent.providers import build_provider
+from ..auth import LocalAuthenticator
+from ..config import Settings, load_settings
+from ..errors import FeaturePlannerError
+from ..jobs import JobService, JobTTLs, MemoryJobStore, ServiceLimits
+from ..limits import CreateRateLimiter, StreamLimiter
+from . import api, pages
+from .responses import handle_feature_planner_error, json_bytes
+from .state import AppState
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger("feature_planner")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    state = _build_state(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await state.service.start()
+        try:
+            yield
+        finally:
+            await state.service.stop()
+
+    app = FastAPI(
+        title="Feature Planner",
+        version=__version__,
+        description="AI feature suggestions for a page or component, streamed in two phases.",
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.planner = state
+    app.add_exception_handler(FeaturePlannerError, handle_feature_planner_error)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    static = resources.files("feature_planner.web").joinpath("static")
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    return app
+
+
+def _build_state(settings: Settings) -> AppState:
+    store = MemoryJobStore(
+        JobTTLs(
+            pending=settings.pending_ttl_s,
+            completed=settings.completed_ttl_s,
+            finished=settings.finished_ttl_s,
+        )
+    )
+    service = JobService(
+        store,
+        build_provider(settings),
+        settings.repository,
+        limits=ServiceLimits(
+            throttle_s=settings.throttle_ms / 1000,
+            time_limit_s=settings.time_limit_s,
+            orphan_grace_s=settings.orphan_grace_s,
+            heartbeat_s=settings.heartbeat_s,
+            pending_ttl_s=settings.pending_ttl_s,
+        ),
+        create_limiter=CreateRateLimiter(settings.create_limit, settings.create_window_s),
+        stream_limiter=StreamLimiter(settings.max_streams_per_user),
+    )
+    auth = LocalAuthenticator(
+        {user: token.get_secret_value() for user, token in settings.users.items()},
+        secret_key=settings.secret_key.get_secret_value() if settings.secret_key else None,
+        session_ttl_s=settings.session_ttl_s,
+    )
+    return AppState(
+        settings=settings,
+        auth=auth,
+        service=service,
+        trusted_origins=frozenset(settings.trusted_origins),
+    )
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    """Unknown routes and methods answer in the same envelope as every other error."""
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+    code = codes.get(exc.status_code, "HTTP_ERROR")
+    body = {"success": False, "error": {"code": code, "message": str(exc.detail)}}
+    return Response(json_bytes(body), exc.status_code, exc.headers, media_type="application/json")

@@ -1,0 +1,91 @@
+"""The page, the login link, and the health probes."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from fastapi import APIRouter, Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from ..auth import SESSION_COOKIE
+from ..errors import AuthenticationError, FeaturePlannerError
+from .state import AppState
+
+__all__ = ["PAGE_SECURITY_HEADERS", "router"]
+
+PAGE_SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+    "cache-control": "no-cache",
+}
+
+_LOGIN_FAILED = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Login link not valid</title>
+<link rel="stylesheet" href="/static/style.css"></head>
+<body><main><h1>This login link is not valid</h1>
+<p>Each link printed by the server works once. Restart the server, or ask it for a new link,
+and open the new one.</p></main></body></html>
+"""
+
+router = APIRouter(include_in_schema=False)
+
+
+def _state(request: Request) -> AppState:
+    state: AppState = request.app.state.planner
+    return state
+
+
+def _index_html() -> bytes:
+    return resources.files("feature_planner.web").joinpath("static/index.html").read_bytes()
+
+
+@router.get("/")
+async def index() -> Response:
+    return HTMLResponse(_index_html(), headers=PAGE_SECURITY_HEADERS)
+
+
+@router.get("/auth/login")
+async def login(request: Request, token: str = "") -> Response:
+    state = _state(request)
+    try:
+        user = state.auth.redeem_login_token(token)
+    except AuthenticationError:
+        return HTMLResponse(_LOGIN_FAILED, status_code=401, headers=PAGE_SECURITY_HEADERS)
+    response = RedirectResponse("/", status_code=303, headers={"referrer-policy": "no-referrer"})
+    response.set_cookie(
+        SESSION_COOKIE,
+        state.auth.issue_session(user),
+        max_age=state.auth.session_ttl_s,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/auth/logout")
+async def logout() -> Response:
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax")
+    return response
+
+
+@router.get("/healthz", include_in_schema=True, tags=["health"], summary="The process is alive")
+async def healthz() -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+@router.get(
+    "/readyz", include_in_schema=True, tags=["health"], summary="The job store is reachable"
+)
+async def readyz(request: Request) -> Response:
+    try:
+        await _state(request).service.store.ping()
+    except FeaturePlannerError as exc:
+        return JSONResponse({"status": "unavailable", "reason": exc.message}, status_code=503)
+    return JSONResponse({"status": "ready"})
