@@ -1,0 +1,338 @@
+"""The offline provider: suggestions grounded in a real (throwaway) repository, no AI model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from feature_planner.agent.base import PlanRequest, PlanResult
+from feature_planner.agent.providers.offline import OfflineProvider
+from feature_planner.agent.providers.repo_scan import (
+    find_matching_files,
+    read_project_docs,
+    search_terms,
+)
+from feature_planner.errors import ProviderError
+from feature_planner.models import FeatureType, PriorityLevel
+
+PAGE = "src/app/collections/page.tsx"
+SECRETS = ("SECRETVALUE", "CREDENTIALSECRET", "OUTSIDE_MARKER", "VendoredCollections")
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.chunks: list[str] = []
+        self.activities: list[tuple[str, str]] = []
+        self.first_text = asyncio.Event()
+
+    def text(self, chunk: str) -> None:
+        self.chunks.append(chunk)
+        self.first_text.set()
+
+    def activity(self, tool: str, detail: str) -> None:
+        self.activities.append((tool, detail))
+
+    @property
+    def narrative(self) -> str:
+        return "".join(self.chunks)
+
+
+def _write(path: Path, content: str | bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "shop"
+    _write(
+        root / "CLAUDE.md",
+        "# CLAUDE.md\n\nThis file guides Claude Code in this repository.\n\n"
+        "- Use server components by default for data fetching.\n",
+    )
+    _write(
+        root / "README.md",
+        "# Acme Shop\n\nAcme Shop is a storefront built with Next.js and TypeScript. "
+        "It sells hats.\n",
+    )
+    _write(
+        root / PAGE,
+        "import { getCollections } from '@/lib/collections'\n\n"
+        "export default async function CollectionsPage() {\n"
+        "  const collections = await getCollections()\n"
+        "  return <CollectionGrid items={collections} />\n}\n\n"
+        "function CollectionGrid({ items }) {\n  return <ul>{items.length}</ul>\n}\n",
+    )
+    _write(
+        root / "src/lib/collections.ts",
+        "export async function getCollections() {\n  return fetch('/api/collections')\n}\n",
+    )
+    _write(root / "src/app/about/page.tsx", "export default function AboutPage() { return null }\n")
+    _write(root / "src/app/cart/page.tsx", "export default function CartPage() { return null }\n")
+    _write(root / "assets/collections.bin", b"\x00\x01\x02collections binary blob")
+    _write(root / ".env", "COLLECTIONS_API_KEY=sk-live-SECRETVALUE\n")
+    _write(root / "config/credentials.json", '{"collections": "CREDENTIALSECRET"}\n')
+    _write(
+        root / "node_modules/collections-lib/index.js",
+        "export function VendoredCollections() {}\n",
+    )
+    _write(root / "big/collections-huge.ts", "// collections\n" + "x" * (300 * 1024))
+    outside = tmp_path / "outside"
+    _write(outside / "collections-outside.ts", "export const OUTSIDE_MARKER = 'collections'\n")
+    (root / "src/linked-outside").symlink_to(outside, target_is_directory=True)
+    (root / "src/collections-link.ts").symlink_to(outside / "collections-outside.ts")
+    return root
+
+
+def _request(
+    repository: Path,
+    target: str = "Collections page",
+    feature_type: FeatureType = FeatureType.ENHANCEMENT,
+    priority: PriorityLevel = PriorityLevel.MEDIUM,
+    note: str | None = None,
+) -> PlanRequest:
+    return PlanRequest(
+        page_or_component=target,
+        feature_type=feature_type,
+        priority_level=priority,
+        repository=repository,
+        additional_context=note,
+    )
+
+
+async def _run(request: PlanRequest, chunk_chars: int = 24) -> tuple[PlanResult, RecordingSink]:
+    sink = RecordingSink()
+    result = await OfflineProvider(chunk_chars=chunk_chars, interval_s=0).run(request, sink)
+    return result, sink
+
+
+def _everything(result: PlanResult, sink: RecordingSink) -> str:
+    suggestions = json.dumps([s.to_wire() for s in result.suggestions], ensure_ascii=False)
+    activity = " ".join(f"{tool} {detail}" for tool, detail in sink.activities)
+    return "\n".join((sink.narrative, suggestions, result.context, activity))
+
+
+async def test_suggestions_are_grounded_in_the_matching_file(repo: Path) -> None:
+    result, _ = await _run(_request(repo))
+
+    assert 3 <= len(result.suggestions) <= 5
+    for suggestion in result.suggestions:
+        assert suggestion.title and suggestion.rationale and suggestion.description
+        assert 2 <= len(suggestion.implementation_considerations) <= 4
+    text = json.dumps([s.to_wire() for s in result.suggestions])
+    assert PAGE in text
+    assert "CollectionsPage" in text  # a real component name found in the file
+    assert "Collections page" in result.suggestions[0].title
+    assert PAGE in result.context
+    assert "CLAUDE.md" in result.context and "README.md" in result.context
+
+
+async def test_secrets_binaries_vendored_and_outside_files_never_appear(repo: Path) -> None:
+    result, sink = await _run(_request(repo))
+
+    everything = _everything(result, sink)
+    for marker in SECRETS:
+        assert marker not in everything
+    for path in (".env", "credentials", "collections.bin", "node_modules", "collections-huge"):
+        assert path not in everything
+    assert "linked-outside" not in everything
+    assert "collections-link" not in everything
+
+
+async def test_narrative_is_readable_text_in_small_chunks(repo: Path) -> None:
+    result, sink = await _run(_request(repo), chunk_chars=7)
+
+    assert all(1 <= len(chunk) <= 7 for chunk in sink.chunks)
+    narrative = sink.narrative
+    assert narrative.startswith("Reading CLAUDE.md…\nReading README.md…\n")
+    assert f"matching “Collections page”: {PAGE}" in narrative
+    assert "Acme Shop" in narrative and "Next.js" in narrative
+    for number, suggestion in enumerate(result.suggestions, start=1):
+        assert f"{number}. {suggestion.title} — " in narrative
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(narrative)
+
+
+async def test_same_input_gives_the_same_output(repo: Path) -> None:
+    first, first_sink = await _run(_request(repo, note="Customers have thousands of items"))
+    second, second_sink = await _run(_request(repo, note="Customers have thousands of items"))
+
+    assert first_sink.chunks == second_sink.chunks
+    assert first_sink.activities == second_sink.activities
+    assert first.suggestions == second.suggestions
+    assert first.context == second.context
+
+
+async def test_feature_types_give_different_suggestions(repo: Path) -> None:
+    titles: dict[FeatureType, set[str]] = {}
+    for feature_type in FeatureType:
+        result, _ = await _run(_request(repo, feature_type=feature_type))
+        titles[feature_type] = {s.title for s in result.suggestions}
+
+    kinds = list(titles)
+    for index, kind in enumerate(kinds):
+        for other in kinds[index + 1 :]:
+            assert not titles[kind] & titles[other], (kind, other)
+
+
+@pytest.mark.parametrize(
+    ("priority", "count"),
+    [
+        (PriorityLevel.CRITICAL, 3),
+        (PriorityLevel.HIGH, 3),
+        (PriorityLevel.MEDIUM, 4),
+        (PriorityLevel.LOW, 5),
+    ],
+)
+async def test_priority_sets_the_number_and_the_scope(
+    repo: Path, priority: PriorityLevel, count: int
+) -> None:
+    result, _ = await _run(_request(repo, priority=priority))
+
+    assert len(result.suggestions) == count
+    considerations = " ".join(result.suggestions[0].implementation_considerations)
+    assert priority.value.capitalize() in considerations
+
+
+async def test_additional_context_is_taken_into_account(repo: Path) -> None:
+    result, sink = await _run(_request(repo, note="Customers have thousands of items"))
+
+    assert "Customers have thousands of items" in result.suggestions[0].rationale
+    assert "Taking into account: “Customers have thousands of items”" in sink.narrative
+
+
+async def test_reports_what_it_reads(repo: Path) -> None:
+    _, sink = await _run(_request(repo))
+
+    assert sink.activities[:2] == [("Read", "CLAUDE.md"), ("Read", "README.md")]
+    assert ("Glob", "**/*collection*") in sink.activities
+    assert ("Grep", "collection") in sink.activities
+    assert ("Read", PAGE) in sink.activities
+
+
+async def test_result_says_no_ai_model_was_used(repo: Path) -> None:
+    result, _ = await _run(_request(repo))
+
+    assert result.notice is not None and "no AI model was used" in result.notice
+    assert result.model == "offline-engine"
+    assert (result.token_usage.input_tokens, result.token_usage.output_tokens) == (0, 0)
+    assert result.retry_count == 0
+
+
+async def test_without_a_matching_file_it_still_suggests_three(repo: Path) -> None:
+    result, sink = await _run(
+        _request(repo, target="Billing dashboard", priority=PriorityLevel.LOW)
+    )
+
+    assert len(result.suggestions) == 3
+    assert "No file matching “Billing dashboard” was found" in sink.narrative
+    for suggestion in result.suggestions:
+        considerations = " ".join(suggestion.implementation_considerations)
+        assert "No file matching “Billing dashboard” was found" in considerations
+        assert "CLAUDE.md, README.md" in considerations  # names what it did read
+
+
+async def test_an_empty_directory_still_gets_three_suggestions(tmp_path: Path) -> None:
+    result, sink = await _run(_request(tmp_path, target="UserProfile"))
+
+    assert len(result.suggestions) == 3
+    assert "no CLAUDE.md or README" in result.context
+    assert sink.narrative
+
+
+async def test_cancellation_mid_stream_propagates(repo: Path) -> None:
+    sink = RecordingSink()
+    provider = OfflineProvider(chunk_chars=4, interval_s=0.01)
+    task = asyncio.create_task(provider.run(_request(repo), sink))
+    await sink.first_text.wait()
+    task.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    _, whole_run = await _run(_request(repo), chunk_chars=4)
+    assert len(sink.chunks) < len(whole_run.chunks)  # it stopped part-way
+
+
+async def test_a_missing_repository_is_a_provider_error(tmp_path: Path) -> None:
+    with pytest.raises(ProviderError, match="not a readable directory"):
+        await _run(_request(tmp_path / "nowhere"))
+
+
+def test_rejects_nonsense_settings() -> None:
+    with pytest.raises(ValueError, match="chunk_chars"):
+        OfflineProvider(chunk_chars=0)
+    with pytest.raises(ValueError, match="interval_s"):
+        OfflineProvider(interval_s=-1)
+
+
+async def test_runs_quickly_on_this_repository() -> None:
+    this_repo = Path(__file__).resolve().parents[2]
+    started = time.perf_counter()
+    result, sink = await _run(_request(this_repo, target="OfflineProvider"))
+    elapsed = time.perf_counter() - started
+
+    assert elapsed < 2.0
+    assert 3 <= len(result.suggestions) <= 5
+    assert "src/feature_planner/agent/providers/offline.py" in sink.narrative
+
+
+@pytest.mark.parametrize(
+    ("target", "terms"),
+    [
+        ("Collections page", ("collection",)),
+        ("UserProfile", ("user", "profile")),
+        ("checkout form", ("checkout", "form")),
+        ("order-history_panel", ("order", "history", "panel")),
+        ("XMLParser", ("xml", "parser")),
+        ("Categories", ("category",)),
+        ("the page", ("the", "page")),  # only stop words: keep them
+        ("!!!", ()),
+    ],
+)
+def test_search_terms_split_and_stem_words(target: str, terms: tuple[str, ...]) -> None:
+    assert search_terms(target) == terms
+
+
+def test_project_docs_give_name_stack_and_guidance(repo: Path) -> None:
+    docs = read_project_docs(repo)
+
+    assert docs.files == ("CLAUDE.md", "README.md")
+    assert docs.name == "Acme Shop"
+    assert docs.stack == ("Next.js", "TypeScript")
+    assert docs.summary == "Acme Shop is a storefront built with Next.js and TypeScript."
+    assert docs.guidance == "Use server components by default for data fetching."
+
+
+def test_a_doc_symlinked_outside_the_repository_is_not_read(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    _write(tmp_path / "elsewhere.md", "# OUTSIDE_MARKER\n")
+    root.mkdir()
+    (root / "README.md").symlink_to(tmp_path / "elsewhere.md")
+
+    docs = read_project_docs(root)
+
+    assert docs.files == ()
+    assert docs.name is None
+
+
+def test_name_matches_rank_above_mentions(repo: Path) -> None:
+    scan = find_matching_files(repo, search_terms("Collections page"))
+
+    paths = [match.path for match in scan.matches]
+    assert paths[:2] == [PAGE, "src/lib/collections.ts"]
+    assert scan.matches[0].symbols[:2] == ("CollectionsPage", "CollectionGrid")
+    assert not scan.truncated
+
+
+def test_the_walk_stops_at_its_file_limit(repo: Path) -> None:
+    scan = find_matching_files(repo, ("collection",), max_files=2)
+
+    assert scan.truncated
+    assert scan.files_scanned == 2
