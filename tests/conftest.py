@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from feature_planner.config import Settings, load_settings
-from feature_planner.jobs.service import JobService
+from feature_planner.jobs import JobService, JobStore
 from feature_planner.serving import BackgroundServer
 from feature_planner.sse import ServerSentEvent, SSEDecoder
 from feature_planner.web.app import create_app
@@ -142,7 +142,7 @@ def make_server(repo: Path) -> Iterator[ServerFactory]:
     """Start a real server with the scripted provider and the given setting overrides."""
     started: list[tuple[BackgroundServer, LiveServer]] = []
 
-    def start(**overrides: Any) -> LiveServer:
+    def start(store: JobStore | None = None, **overrides: Any) -> LiveServer:
         options: dict[str, Any] = {
             "provider": "scripted",
             "users": f"alice={ALICE},bob={BOB}",
@@ -155,7 +155,7 @@ def make_server(repo: Path) -> Iterator[ServerFactory]:
         }
         options.update(overrides)
         settings = load_settings(**options)
-        app = create_app(settings)
+        app = create_app(settings, store=store)
         server = BackgroundServer(app).start()
         live = LiveServer(server, settings, app.state.planner)
         started.append((server, live))

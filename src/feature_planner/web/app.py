@@ -13,11 +13,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from .. import __version__
+from ..agent.base import Provider
 from ..agent.providers import build_provider
 from ..auth import LocalAuthenticator
 from ..config import Settings, load_settings
 from ..errors import FeaturePlannerError
-from ..jobs import JobService, JobTTLs, MemoryJobStore, ServiceLimits
+from ..jobs import JobService, JobStore, JobTTLs, MemoryJobStore, ServiceLimits
 from ..limits import CreateRateLimiter, StreamLimiter
 from . import api, pages
 from .responses import handle_feature_planner_error, json_bytes
@@ -28,9 +29,15 @@ __all__ = ["create_app"]
 logger = logging.getLogger("feature_planner")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: JobStore | None = None,
+    provider: Provider | None = None,
+) -> FastAPI:
+    """The application. ``store`` and ``provider`` replace the ones the settings choose."""
     settings = settings or load_settings()
-    state = _build_state(settings)
+    state = _build_state(settings, store, provider)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,17 +64,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _build_state(settings: Settings) -> AppState:
-    store = MemoryJobStore(
-        JobTTLs(
-            pending=settings.pending_ttl_s,
-            completed=settings.completed_ttl_s,
-            finished=settings.finished_ttl_s,
-        )
+def _build_state(
+    settings: Settings, store: JobStore | None, provider: Provider | None
+) -> AppState:
+    ttls = JobTTLs(
+        pending=settings.pending_ttl_s,
+        completed=settings.completed_ttl_s,
+        finished=settings.finished_ttl_s,
     )
     service = JobService(
-        store,
-        build_provider(settings),
+        store if store is not None else MemoryJobStore(ttls),
+        provider if provider is not None else build_provider(settings),
         settings.repository,
         limits=ServiceLimits(
             throttle_s=settings.throttle_ms / 1000,

@@ -1,0 +1,71 @@
+"""The SSE codec: byte-exact framing and a WHATWG-conformant decoder."""
+
+from __future__ import annotations
+
+import pytest
+
+from feature_planner.sse import PING, SSEDecoder, dump_json, encode_comment, encode_event
+
+
+@pytest.mark.parametrize(
+    ("event_id", "name", "data", "expected"),
+    [
+        (0, "connected", '{"jobId":"j"}', b'id: 0\nevent: connected\ndata: {"jobId":"j"}\n\n'),
+        (7, "delta", '{"text":"a"}', b'id: 7\nevent: delta\ndata: {"text":"a"}\n\n'),
+        (
+            1,
+            "delta",
+            dump_json({"text": "é\n\r"}),
+            'id: 1\nevent: delta\ndata: {"text":"é\\n\\r"}\n\n'.encode(),
+        ),
+    ],
+)
+def test_encode_event_is_byte_exact(event_id: int, name: str, data: str, expected: bytes) -> None:
+    assert encode_event(event_id, name, data) == expected
+
+
+def test_dump_json_keeps_data_on_one_line() -> None:
+    text = dump_json({"text": "line1\nline2\r\nline3\u2028line4\u2029"})
+    assert "\n" not in text and "\r" not in text
+    decoded = SSEDecoder().feed(encode_event(1, "delta", text))
+    assert decoded[0].json()["text"] == "line1\nline2\r\nline3\u2028line4\u2029"
+
+
+def test_encode_event_refuses_multi_line_data() -> None:
+    with pytest.raises(ValueError, match="single lines"):
+        encode_event(1, "delta", "a\nb")
+
+
+def test_comments_and_ping() -> None:
+    assert PING == b": ping\n\n"
+    assert encode_comment("a\r\nb") == b": a\n: b\n\n"
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r", "\r\n"])
+def test_decoder_accepts_every_line_ending(newline: str) -> None:
+    stream = newline.join(["id: 3", "event: delta", "data: {}", "", ": ping", "", ""])
+    decoder = SSEDecoder()
+    events = decoder.feed(stream)
+    assert [(e.id, e.event, e.data) for e in events] == [("3", "delta", "{}")]
+    assert decoder.comments == ["ping"]
+
+
+def test_decoder_handles_any_split_of_the_bytes() -> None:
+    raw = (
+        b'id: 1\r\nevent: delta\r\ndata: {"text":"\xc3\xa9"}\r\n\r\n'
+        b"id: 2\r\ndata: x\r\ndata: y\r\n\r\n"
+    )
+    whole = [(e.id, e.event, e.data) for e in SSEDecoder().feed(raw)]
+    for cut in range(1, len(raw)):
+        decoder = SSEDecoder()
+        text = raw.decode()
+        # split on characters, not bytes: the decoder takes decoded text per chunk
+        parts = decoder.feed(text[:cut]) + decoder.feed(text[cut:])
+        assert [(e.id, e.event, e.data) for e in parts] == whole, cut
+    assert whole == [("1", "delta", '{"text":"é"}'), ("2", "message", "x\ny")]
+
+
+def test_decoder_ignores_unknown_fields_and_strips_one_space() -> None:
+    events = SSEDecoder().feed("foo: bar\ndata:  two spaces\nretry: 10\n\n")
+    assert events[0].data == " two spaces"
+    assert events[0].retry == 10
