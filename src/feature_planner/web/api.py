@@ -2,16 +2,19 @@
 
 Handlers take the raw ``Request`` and parse it themselves: the create call is on the hot
 path, and FastAPI's body machinery would cost more than the rest of the call together.
-The OpenAPI description is declared alongside, so ``/docs`` stays exact.
+The OpenAPI description is declared alongside (``PlannerApi.mount``), so ``/docs`` stays
+exact.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from pydantic import ValidationError
 from starlette.responses import Response
+from starlette.routing import Route
 
 from ..auth import Identity, check_same_origin
 from ..errors import (
@@ -27,90 +30,145 @@ from .openapi import CREATE_OPENAPI, DELETE_RESPONSES, STREAM_RESPONSES, error_r
 from .responses import EventStreamResponse, json_response
 from .state import AppState
 
-__all__ = ["MAX_BODY_BYTES", "router"]
+__all__ = ["MAX_BODY_BYTES", "PREFIX", "PlannerApi"]
 
 MAX_BODY_BYTES = 16 * 1024
+PREFIX = "/api/feature-planner"
 
-router = APIRouter(prefix="/api/feature-planner", tags=["feature-planner"])
-
-
-def _state(request: Request) -> AppState:
-    state: AppState = request.app.state.planner
-    return state
-
-
-def _authenticate(request: Request, *, state_changing: bool) -> Identity:
-    state = _state(request)
-    identity = state.auth.authenticate(request)
-    if state_changing:
-        check_same_origin(request, identity, state.trusted_origins)
-    return identity
-
-
-@router.post(
-    "/suggest-feature",
-    status_code=201,
-    summary="Phase 1: create a suggestion job",
-    openapi_extra=CREATE_OPENAPI,
-    responses=error_responses(401, 403, 400, 413, 415, 422, 429, 503),
-)
-async def create_job(request: Request) -> Response:
-    identity = _authenticate(request, state_changing=True)
-    suggestion = _parse_suggestion(await _read_json_body(request))
-    job = await _state(request).service.create(identity.user_id, suggestion)
-    stream_url = STREAM_PATH + job.id
-    data = {"jobId": job.id, "streamUrl": stream_url, "expiresAt": job.expires_at_ms}
-    return json_response(data, 201, {"location": stream_url})
+_JOB_ID_PARAMETER = {
+    "name": "job_id",
+    "in": "path",
+    "required": True,
+    "description": "The jobId from Phase 1 (a UUID v4)",
+    "schema": {"type": "string", "format": "uuid"},
+}
+_LAST_EVENT_ID_PARAMETERS = [
+    {
+        "name": "Last-Event-ID",
+        "in": "header",
+        "required": False,
+        "description": "Resume after this event id",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    {
+        "name": "lastEventId",
+        "in": "query",
+        "required": False,
+        "description": "The same as the Last-Event-ID header",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+]
 
 
-@router.get(
-    "/suggest-feature/{job_id}",
-    summary="Phase 2: stream a job's events (Server-Sent Events)",
-    responses=STREAM_RESPONSES,
-    response_class=Response,
-)
-async def stream_job(request: Request, job_id: str) -> Response:
-    identity = _authenticate(request, state_changing=False)
-    last_event_id = _last_event_id(request)
-    try:
-        subscriber = await _state(request).service.open_stream(
-            identity.user_id, job_id, last_event_id
+class PlannerApi:
+    """The API's handlers, bound to one app's state."""
+
+    def __init__(self, state: AppState) -> None:
+        self._state = state
+        self._service = state.service
+
+    def mount(self, app: FastAPI) -> None:
+        """Serve the routes as plain Starlette routes, and describe them for OpenAPI.
+
+        A FastAPI route costs more per request than the whole create call; so each route
+        is served by a Starlette ``Route`` and described by an ``APIRoute`` placed after
+        it, which the schema lists and the fast route always shadows.
+        """
+        docs = APIRouter(prefix=PREFIX, tags=["feature-planner"])
+        job_path = "/suggest-feature/{job_id}"
+        table: list[tuple[str, str, Callable[[Request], Awaitable[Response]], dict[str, Any]]] = [
+            (
+                "POST",
+                "/suggest-feature",
+                self.create_job,
+                {
+                    "status_code": 201,
+                    "summary": "Phase 1: create a suggestion job",
+                    "openapi_extra": CREATE_OPENAPI,
+                    "responses": error_responses(401, 403, 400, 413, 415, 422, 429, 503),
+                },
+            ),
+            (
+                "GET",
+                job_path,
+                self.stream_job,
+                {
+                    "summary": "Phase 2: stream a job's events (Server-Sent Events)",
+                    "responses": STREAM_RESPONSES,
+                    "openapi_extra": {
+                        "parameters": [_JOB_ID_PARAMETER, *_LAST_EVENT_ID_PARAMETERS]
+                    },
+                },
+            ),
+            (
+                "DELETE",
+                job_path,
+                self.cancel_job,
+                {
+                    "status_code": 202,
+                    "summary": "Cancel one of your jobs",
+                    "responses": DELETE_RESPONSES,
+                    "openapi_extra": {"parameters": [_JOB_ID_PARAMETER]},
+                },
+            ),
+            (
+                "GET",
+                "/config",
+                self.config,
+                {
+                    "summary": "What this server offers: provider, models, choices and limits",
+                    "responses": error_responses(401),
+                },
+            ),
+        ]
+        for method, path, handler, doc in table:
+            app.router.routes.append(Route(PREFIX + path, handler, methods=[method]))
+            docs.add_api_route(path, handler, methods=[method], response_class=Response, **doc)
+        app.include_router(docs)
+
+    def _authenticate(self, request: Request, *, state_changing: bool) -> Identity:
+        identity = self._state.auth.authenticate(request)
+        if state_changing:
+            check_same_origin(request, identity, self._state.trusted_origins)
+        return identity
+
+    async def create_job(self, request: Request) -> Response:
+        identity = self._authenticate(request, state_changing=True)
+        suggestion = _parse_suggestion(await _read_json_body(request))
+        job = await self._service.create(identity.user_id, suggestion)
+        stream_url = STREAM_PATH + job.id
+        data = {"jobId": job.id, "streamUrl": stream_url, "expiresAt": job.expires_at_ms}
+        return json_response(data, 201, {"location": stream_url})
+
+    async def stream_job(self, request: Request) -> Response:
+        identity = self._authenticate(request, state_changing=False)
+        last_event_id = _last_event_id(request)
+        job_id: str = request.path_params["job_id"]
+        try:
+            subscriber = await self._service.open_stream(identity.user_id, job_id, last_event_id)
+        except NothingMoreError:
+            return Response(status_code=204)
+        return EventStreamResponse(subscriber)
+
+    async def cancel_job(self, request: Request) -> Response:
+        identity = self._authenticate(request, state_changing=True)
+        job_id: str = request.path_params["job_id"]
+        await self._service.cancel(identity.user_id, job_id)
+        return json_response({"jobId": job_id, "status": "cancelled"}, 202)
+
+    async def config(self, request: Request) -> Response:
+        self._authenticate(request, state_changing=False)
+        provider = self._service.provider
+        return json_response(
+            {
+                "provider": provider.name,
+                "providerLabel": _provider_label(provider.name),
+                "models": list(provider.models),
+                "featureTypes": [_choice(item) for item in FeatureType],
+                "priorityLevels": [_choice(item) for item in PriorityLevel],
+                "limits": {"pageOrComponent": 200, "additionalContext": 1000},
+            }
         )
-    except NothingMoreError:
-        return Response(status_code=204)
-    return EventStreamResponse(subscriber)
-
-
-@router.delete(
-    "/suggest-feature/{job_id}",
-    status_code=202,
-    summary="Cancel one of your jobs",
-    responses=DELETE_RESPONSES,
-)
-async def cancel_job(request: Request, job_id: str) -> Response:
-    identity = _authenticate(request, state_changing=True)
-    await _state(request).service.cancel(identity.user_id, job_id)
-    return json_response({"jobId": job_id, "status": "cancelled"}, 202)
-
-
-@router.get(
-    "/config",
-    summary="What this server offers: provider, models, choices and limits",
-    responses=error_responses(401),
-)
-async def planner_config(request: Request) -> Response:
-    _authenticate(request, state_changing=False)
-    service = _state(request).service
-    return json_response(
-        {
-            "provider": service.provider.name,
-            "providerLabel": _provider_label(service.provider.name),
-            "models": list(service.provider.models),
-            "featureTypes": [_choice(item) for item in FeatureType],
-            "priorityLevels": [_choice(item) for item in PriorityLevel],
-            "limits": {"pageOrComponent": 200, "additionalContext": 1000},
-        }
-    )
 
 
 def _choice(item: FeatureType | PriorityLevel) -> dict[str, str]:

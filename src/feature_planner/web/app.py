@@ -53,20 +53,20 @@ def create_app(
         description="AI feature suggestions for a page or component, streamed in two phases.",
         lifespan=lifespan,
         redoc_url=None,
+        # Built-in OpenTelemetry costs per request even with no exporter configured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.planner = state
     app.add_exception_handler(FeaturePlannerError, handle_feature_planner_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
-    app.include_router(api.router)
+    api.PlannerApi(state).mount(app)
     app.include_router(pages.router)
     static = resources.files("feature_planner.web").joinpath("static")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     return app
 
 
-def _build_state(
-    settings: Settings, store: JobStore | None, provider: Provider | None
-) -> AppState:
+def _build_state(settings: Settings, store: JobStore | None, provider: Provider | None) -> AppState:
     ttls = JobTTLs(
         pending=settings.pending_ttl_s,
         completed=settings.completed_ttl_s,
