@@ -104,8 +104,8 @@ class SuggestionRequest(WireModel):
     page_or_component: Annotated[str, Sanitized, Field(min_length=1, max_length=200)]
     feature_type: FeatureType
     priority_level: PriorityLevel
-    additional_context: Annotated[str | None, Sanitized, Field(max_length=1000)] = None
-    custom_model: Annotated[str | None, Sanitized, Field(min_length=1, max_length=200)] = None
+    additional_context: Annotated[str, Sanitized, Field(max_length=1000)] | None = None
+    custom_model: Annotated[str, Sanitized, Field(min_length=1, max_length=200)] | None = None
 
 
 class CreateJobResponse(WireModel):

@@ -6,6 +6,8 @@ import json
 import time
 import uuid
 
+import pytest
+
 from tests.conftest import ALICE, API, BOB, VALID_BODY, LiveServer, ServerFactory
 
 
@@ -102,6 +104,27 @@ def test_page_or_component_limit_counts_after_trimming_and_control_characters(
     padded = "  " + "a" * 200 + "\x00\x07  "
     assert server.create({**VALID_BODY, "pageOrComponent": padded}).status_code == 201
     assert server.create({**VALID_BODY, "pageOrComponent": "a" * 201}).status_code == 422
+
+
+def test_optional_fields_may_be_null(server: LiveServer) -> None:
+    body = {**VALID_BODY, "additionalContext": None, "customModel": None}
+    assert server.create(body).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**VALID_BODY, "additionalContext": 5},
+        {**VALID_BODY, "pageOrComponent": None},
+        {**VALID_BODY, "pageOrComponent": ["a"]},
+        {**VALID_BODY, "priorityLevel": {"x": 1}},
+        {**VALID_BODY, "customModel": ""},
+    ],
+)
+def test_wrongly_typed_fields_are_422_not_500(server: LiveServer, body: dict[str, object]) -> None:
+    response = server.create(body)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["fields"]
 
 
 def test_body_that_is_not_an_object_is_422(server: LiveServer) -> None:
