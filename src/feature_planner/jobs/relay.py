@@ -27,7 +27,7 @@ class EventLog:
         self.base = base
         self.frames: list[bytes] = []
         self.finished = False
-        self._waiting: list[Subscriber] = []
+        self._waiting: set[Subscriber] = set()
 
     @property
     def last_id(self) -> int:
@@ -46,14 +46,13 @@ class EventLog:
         return b"".join(self.frames[max(0, event_id - self.base) :])
 
     def _park(self, subscriber: Subscriber) -> None:
-        self._waiting.append(subscriber)
+        self._waiting.add(subscriber)
 
     def _unpark(self, subscriber: Subscriber) -> None:
-        with contextlib.suppress(ValueError):
-            self._waiting.remove(subscriber)
+        self._waiting.discard(subscriber)
 
     def _wake_all(self) -> None:
-        waiting, self._waiting = self._waiting, []
+        waiting, self._waiting = self._waiting, set()
         for subscriber in waiting:
             subscriber.wake()
 

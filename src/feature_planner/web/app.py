@@ -59,6 +59,7 @@ def create_app(
     app.state.planner = state
     app.add_exception_handler(FeaturePlannerError, handle_feature_planner_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(Exception, _unexpected_exception)
     api.PlannerApi(state).mount(app)
     app.include_router(pages.router)
     static = resources.files("feature_planner.web").joinpath("static")
@@ -106,3 +107,10 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     code = codes.get(exc.status_code, "HTTP_ERROR")
     body = {"success": False, "error": {"code": code, "message": str(exc.detail)}}
     return Response(json_bytes(body), exc.status_code, exc.headers, media_type="application/json")
+
+
+async def _unexpected_exception(request: Request, exc: Exception) -> Response:
+    """A bug: logged with its traceback here, answered without one."""
+    logger.exception("unhandled error in %s %s", request.method, request.url.path)
+    body = {"success": False, "error": {"code": "INTERNAL_ERROR", "message": "Internal error"}}
+    return Response(json_bytes(body), 500, media_type="application/json")
