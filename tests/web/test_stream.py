@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import json
 import random
+import socket
 import threading
 import time
 import uuid
@@ -400,3 +401,35 @@ def test_failed_job_is_kept_for_the_finished_ttl(make_server: ServerFactory) -> 
     assert server.stream(job_id).status == 410
     time.sleep(0.8)
     assert server.stream(job_id).status == 404
+
+
+def test_a_stalled_client_does_not_hold_up_the_others(make_server: ServerFactory) -> None:
+    """A client that stops reading falls behind in the job's log; nobody else waits for it."""
+    server = make_server(scripted_chunks=300, scripted_chunk_size=2000, scripted_interval_ms=2)
+    job_id = server.create_job()
+    host, port = server.url.removeprefix("http://").split(":")
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.connect((host, int(port)))
+    try:
+        stalled.sendall(
+            f"GET {API}/{job_id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ALICE}\r\n"
+            "Accept: text/event-stream\r\n\r\n".encode()
+        )
+        wait_until(lambda: server.service.executions == 1)
+        started = time.monotonic()
+        reader = server.stream(job_id)  # ~600 kB of text, while the stalled one reads nothing
+        assert reader.status == 200, reader.raw
+        assert reader.last.event == "complete"
+        assert reader.text == scripted(server)
+        assert time.monotonic() - started < 5
+        # The stalled client still receives everything once it reads again.
+        received = b""
+        stalled.settimeout(5)
+        while b"event: complete" not in received:
+            chunk = stalled.recv(1 << 16)
+            assert chunk, "connection closed before the final event"
+            received += chunk
+        assert received.count(b"event: delta") == reader.names.count("delta")
+    finally:
+        stalled.close()

@@ -20,6 +20,7 @@ from ..config import Settings, load_settings
 from ..errors import FeaturePlannerError
 from ..jobs import JobService, JobStore, JobTTLs, MemoryJobStore, ServiceLimits
 from ..limits import CreateRateLimiter, StreamLimiter
+from ..logs import redact_access_log
 from . import api, pages
 from .responses import handle_feature_planner_error, json_bytes
 from .state import AppState
@@ -41,6 +42,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redact_access_log()
         await state.service.start()
         try:
             yield
