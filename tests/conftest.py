@@ -17,6 +17,7 @@ from feature_planner.serving import BackgroundServer
 from feature_planner.sse import ServerSentEvent, SSEDecoder
 from feature_planner.web.app import create_app
 from feature_planner.web.state import AppState
+from tests.redis_server import RedisServer
 
 API = "/api/feature-planner/suggest-feature"
 ALICE, BOB = "token-alice", "token-bob"
@@ -137,10 +138,34 @@ def repo(tmp_path: Path) -> Path:
 ServerFactory = Callable[..., LiveServer]
 
 
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server of the test session's own, on a free port."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The behavioural suite runs against both job stores."""
+    return str(request.param)
+
+
 @pytest.fixture
-def make_server(repo: Path) -> Iterator[ServerFactory]:
-    """Start a real server with the scripted provider and the given setting overrides."""
+def make_server(
+    repo: Path, backend: str, request: pytest.FixtureRequest
+) -> Iterator[ServerFactory]:
+    """Start a real server with the scripted provider and the given setting overrides.
+
+    On the ``redis`` backend every server of a test shares the session's redis-server,
+    flushed first. A test that passes its own ``store`` runs on that store alone.
+    """
     started: list[tuple[BackgroundServer, LiveServer]] = []
+    redis: RedisServer | None = None
+    if backend == "redis":
+        redis = request.getfixturevalue("redis_server")
+        redis.flush()
 
     def start(store: JobStore | None = None, **overrides: Any) -> LiveServer:
         options: dict[str, Any] = {
@@ -153,6 +178,8 @@ def make_server(repo: Path) -> Iterator[ServerFactory]:
             "throttle_ms": 0,
             "log_level": "warning",
         }
+        if redis is not None and store is None:
+            options["redis_url"] = redis.url
         options.update(overrides)
         settings = load_settings(**options)
         app = create_app(settings, store=store)

@@ -97,6 +97,17 @@ class Settings(BaseSettings):
     scripted_fail_at: int | None = Field(None, ge=0, description="Fail before this chunk")
     scripted_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    redis_url: str | None = Field(
+        None, description="redis://, rediss:// or unix:// — jobs, events and limits in Redis"
+    )
+    runner_lease_s: float = Field(10, gt=0, description="A dead runner's job fails this late")
+    stream_lease_s: float = Field(30, gt=0, description="A dead process's streams free this late")
+    store_outage_grace_s: float = Field(
+        5, ge=0, description="Open streams wait this long for Redis before ending"
+    )
+    redis_timeout_s: float = Field(0.5, gt=0, description="Connect and command timeout")
+    redis_stream_maxlen: int = Field(10_000, ge=100, description="Events kept per job")
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     _parse_users = field_validator("users", mode="before")(_parse_mapping)
@@ -111,6 +122,13 @@ class Settings(BaseSettings):
         if not path.is_dir():
             raise ValueError(f"{value} is not a directory")
         return path
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
 
     @field_validator("trusted_origins")
     @classmethod

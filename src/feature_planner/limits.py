@@ -1,18 +1,50 @@
-"""Per-user rate limits: jobs created per window, and streams open at once."""
+"""Per-user rate limits: jobs created per window, and streams open at once.
+
+In memory by default; in Redis (shared by every process) when a Redis URL is set. Open
+streams are counted with leases that the process holding them renews, so a crashed
+process frees its users' slots within one lease.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import time
+import uuid
+from abc import ABC, abstractmethod
 from collections import Counter
 
+import redis.asyncio as aioredis
 from limits import RateLimitItemPerSecond
-from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from redis.exceptions import RedisError
 
-from .errors import RateLimitedError, TooManyStreamsError
+from .errors import RateLimitedError, StoreUnavailableError, TooManyStreamsError
+from .jobs import redis_schema as schema
+from .redis_client import guarded
 
-__all__ = ["CreateRateLimiter", "StreamLimiter"]
+__all__ = [
+    "CreateRateLimiter",
+    "MemoryStreamLimiter",
+    "RedisStreamLimiter",
+    "StreamLimiter",
+    "limits_storage",
+]
+
+
+def limits_storage(client: aioredis.Redis | None, url: str | None) -> Storage:
+    """The ``limits`` storage: in memory, or in Redis through the service's own client."""
+    if client is None or url is None:
+        return MemoryStorage()
+    scheme, rest = url.split("://", 1)
+    uri = {"redis": "async+redis", "rediss": "async+rediss", "unix": "async+redis+unix"}[scheme]
+    return RedisStorage(
+        f"{uri}://{rest}",
+        implementation="redispy",
+        connection_pool=client.connection_pool,  # type: ignore[arg-type]  # forwarded as-is
+    )
 
 
 class CreateRateLimiter:
@@ -24,30 +56,106 @@ class CreateRateLimiter:
 
     async def hit(self, user_id: str) -> None:
         """Count one creation, or raise ``RateLimitedError`` with the seconds to wait."""
-        if await self._limiter.hit(self._item, "create", user_id):
-            return
-        stats = await self._limiter.get_window_stats(self._item, "create", user_id)
+        try:
+            if await self._limiter.hit(self._item, "create", user_id):
+                return
+            stats = await self._limiter.get_window_stats(self._item, "create", user_id)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailableError from exc
         raise RateLimitedError(retry_after=math.ceil(stats.reset_time - time.time()))
 
 
-class StreamLimiter:
-    """At most ``limit`` open streams per user in this process."""
+def _refusal(limit: int) -> TooManyStreamsError:
+    return TooManyStreamsError(
+        f"You already have {limit} streams open; close one before opening another"
+    )
+
+
+class StreamLimiter(ABC):
+    """At most ``limit`` open streams per user."""
 
     def __init__(self, limit: int) -> None:
-        self._limit = limit
+        self.limit = limit
+
+    @abstractmethod
+    async def acquire(self, user_id: str) -> str:
+        """A slot for one more stream (its id), or ``TooManyStreamsError``."""
+
+    @abstractmethod
+    def release(self, user_id: str, stream_id: str) -> None:
+        """Free the slot; never blocks."""
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Start renewing leases, where there are any."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Stop background work."""
+
+
+class MemoryStreamLimiter(StreamLimiter):
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
         self._open: Counter[str] = Counter()
 
-    def acquire(self, user_id: str) -> None:
-        if self._open[user_id] >= self._limit:
-            raise TooManyStreamsError(
-                f"You already have {self._limit} streams open; close one before opening another"
-            )
+    async def acquire(self, user_id: str) -> str:
+        if self._open[user_id] >= self.limit:
+            raise _refusal(self.limit)
         self._open[user_id] += 1
+        return uuid.uuid4().hex
 
-    def release(self, user_id: str) -> None:
+    def release(self, user_id: str, stream_id: str) -> None:
         self._open[user_id] -= 1
         if self._open[user_id] <= 0:
             del self._open[user_id]
 
-    def open_streams(self, user_id: str) -> int:
-        return self._open[user_id]
+
+class RedisStreamLimiter(StreamLimiter):
+    """A sorted set per user of stream leases, scored by expiry; renewed every lease/4."""
+
+    def __init__(self, client: aioredis.Redis, limit: int, lease_s: float) -> None:
+        super().__init__(limit)
+        self._client = client
+        self._lease_ms = max(1, round(lease_s * 1000))
+        self._acquire = client.register_script(schema.ACQUIRE_STREAM)
+        self._held: dict[str, str] = {}  # stream id -> user id
+        self._task: asyncio.Task[None] | None = None
+
+    async def acquire(self, user_id: str) -> str:
+        stream_id = uuid.uuid4().hex
+        now = time.time_ns() // 1_000_000
+        args: list[str | int] = [now, now + self._lease_ms, stream_id, self.limit, self._lease_ms]
+        keys = [schema.user_streams_key(user_id)]
+        if not await guarded(self._acquire(keys=keys, args=args)):
+            raise _refusal(self.limit)
+        self._held[stream_id] = user_id
+        return stream_id
+
+    def release(self, user_id: str, stream_id: str) -> None:
+        self._held.pop(stream_id, None)
+
+        async def forget() -> None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._client.zrem(schema.user_streams_key(user_id), stream_id)
+
+        asyncio.get_running_loop().create_task(forget())
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._renew_forever())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease_ms / 4000)
+            if not self._held:
+                continue
+            expiry = time.time_ns() // 1_000_000 + self._lease_ms
+            pipe = self._client.pipeline(transaction=False)
+            for stream_id, user_id in self._held.items():
+                pipe.zadd(schema.user_streams_key(user_id), {stream_id: expiry}, xx=True)
+            with contextlib.suppress(RedisError, OSError):
+                await pipe.execute()

@@ -28,7 +28,7 @@ async def run_job(
     store = MemoryJobStore()
     record = JobRecord("job", "u", REQUEST, JobState.PENDING, 0, 0)
     await store.create(record)
-    assert await store.claim("job")
+    assert await store.claim("job", "runner")
     log = await store.subscribe_log("job")
     assert log is not None
     subscriber = Subscriber(log, 0)
@@ -66,7 +66,7 @@ async def test_cancel_flushes_buffered_text_before_the_error() -> None:
     provider = ScriptedProvider(["a", "b", "c", "d"], interval_s=[0, 0, 0, 10])
     store = MemoryJobStore()
     await store.create(JobRecord("job", "u", REQUEST, JobState.PENDING, 0, 0))
-    await store.claim("job")
+    await store.claim("job", "runner")
     log = await store.subscribe_log("job")
     assert log is not None
     run = JobRun(store, "job", throttle_s=60, time_limit_s=60)

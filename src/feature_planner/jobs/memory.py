@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..models import JobState
@@ -37,6 +37,7 @@ class MemoryJobStore(JobStore):
         self._clock = clock
         self._sweep_interval = sweep_interval
         self._jobs: dict[str, _Entry] = {}
+        self._watchers: dict[str, set[str]] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
@@ -49,7 +50,7 @@ class MemoryJobStore(JobStore):
         entry = self._live(job_id)
         return entry.record if entry else None
 
-    async def claim(self, job_id: str) -> bool:
+    async def claim(self, job_id: str, runner_id: str) -> bool:
         entry = self._live(job_id)
         if entry is None or entry.record.state is not JobState.PENDING:
             return False
@@ -78,6 +79,23 @@ class MemoryJobStore(JobStore):
     async def subscribe_log(self, job_id: str) -> EventLog | None:
         entry = self._live(job_id)
         return entry.log if entry else None
+
+    def add_watcher(self, job_id: str, watcher_id: str) -> None:
+        self._watchers.setdefault(job_id, set()).add(watcher_id)
+
+    def remove_watcher(self, job_id: str, watcher_id: str) -> None:
+        watchers = self._watchers.get(job_id)
+        if watchers is not None:
+            watchers.discard(watcher_id)
+            if not watchers:
+                del self._watchers[job_id]
+
+    async def watcher_counts(self, job_ids: Iterable[str]) -> dict[str, int]:
+        return {job_id: len(self._watchers.get(job_id, ())) for job_id in job_ids}
+
+    async def request_cancel(self, job_id: str, message: str) -> None:
+        if self.on_cancel is not None:
+            self.on_cancel(job_id, message)
 
     async def ping(self) -> None:
         return None

@@ -37,6 +37,12 @@ class EventLog:
         self.frames.append(frame)
         self._wake_all()
 
+    def extend(self, frames: list[bytes]) -> None:
+        """Several events at once: one wake-up for the subscribers."""
+        if frames:
+            self.frames.extend(frames)
+            self._wake_all()
+
     def finish(self) -> None:
         """No event will follow: subscribers drain what is left and end."""
         self.finished = True

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..agent.base import PlanRequest, Provider
 from ..errors import (
+    FeaturePlannerError,
     InvalidJobIdError,
     JobFinishedError,
     JobForbiddenError,
@@ -25,7 +26,7 @@ from ..errors import (
 from ..limits import CreateRateLimiter, StreamLimiter
 from ..models import ErrorCode, JobState, SuggestionRequest
 from ..sse import dump_json, encode_event
-from .relay import Heartbeat, Subscriber
+from .relay import EventLog, Heartbeat, Subscriber
 from .runner import JobRun, error_frame, now_ms
 from .store import JobRecord, JobStore
 
@@ -68,22 +69,34 @@ class JobService:
         self._stream_limiter = stream_limiter
         self._heartbeat = Heartbeat(limits.heartbeat_s)
         self._runs: dict[str, JobRun] = {}
-        self._watchers: dict[str, int] = {}
-        self._orphan_timers: dict[str, asyncio.TimerHandle] = {}
+        self._unwatched_since: dict[str, float] = {}
+        self._supervisor: asyncio.Task[None] | None = None
+        self.runner_id = uuid.uuid4().hex  # this process, as the holder of run leases
         self.executions = 0  # runs started by this process, for tests and metrics
+        store.on_cancel = self._cancel_local
 
     async def start(self) -> None:
         await self.store.start()
+        await self._stream_limiter.start()
         self._heartbeat.start()
+        if self.limits.orphan_grace_s > 0:
+            self._supervisor = asyncio.get_running_loop().create_task(
+                self._cancel_orphans_forever(), name="orphans"
+            )
 
     async def stop(self) -> None:
         await self._heartbeat.stop()
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
         runs = list(self._runs.values())
         for run in runs:
             run.cancel("The server shut down before the run finished")
         tasks = [run.task for run in runs if run.task is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=5)
+        await self._stream_limiter.close()
         await self.store.close()
         await self.provider.aclose()
 
@@ -133,15 +146,15 @@ class JobService:
                 )
             if last_event_id >= job.last_event_id:
                 raise NothingMoreError
-        self._stream_limiter.acquire(user_id)
+        stream_id = await self._stream_limiter.acquire(user_id)
         try:
-            if job.state is JobState.PENDING and await self.store.claim(job.id):
+            if job.state is JobState.PENDING and await self.store.claim(job.id, self.runner_id):
                 self._start_run(job)
             log = await self.store.subscribe_log(job.id)
             if log is None:
                 raise JobNotFoundError
         except BaseException:
-            self._stream_limiter.release(user_id)
+            self._stream_limiter.release(user_id, stream_id)
             raise
         after = last_event_id or 0
         connected: dict[str, Any] = {"jobId": job.id, "timestamp": now_ms()}
@@ -151,40 +164,42 @@ class JobService:
             log,
             after,
             first=encode_event(after, "connected", dump_json(connected)),
-            on_close=lambda sub: self._detach(sub, user_id, job.id),
+            on_close=lambda sub: self._detach(sub, user_id, job.id, stream_id),
         )
-        self._attach(subscriber, job.id)
+        self._heartbeat.add(subscriber)
+        self.store.add_watcher(job.id, stream_id)
         return subscriber
 
-    def _attach(self, subscriber: Subscriber, job_id: str) -> None:
-        self._heartbeat.add(subscriber)
-        self._watchers[job_id] = self._watchers.get(job_id, 0) + 1
-        timer = self._orphan_timers.pop(job_id, None)
-        if timer is not None:
-            timer.cancel()
-
-    def _detach(self, subscriber: Subscriber, user_id: str, job_id: str) -> None:
+    def _detach(self, subscriber: Subscriber, user_id: str, job_id: str, stream_id: str) -> None:
         self._heartbeat.discard(subscriber)
-        self._stream_limiter.release(user_id)
-        remaining = self._watchers.get(job_id, 1) - 1
-        if remaining > 0:
-            self._watchers[job_id] = remaining
-            return
-        self._watchers.pop(job_id, None)
-        grace = self.limits.orphan_grace_s
-        if grace > 0 and job_id in self._runs:
-            loop = asyncio.get_running_loop()
-            self._orphan_timers[job_id] = loop.call_later(grace, self._cancel_orphan, job_id)
+        self._stream_limiter.release(user_id, stream_id)
+        self.store.remove_watcher(job_id, stream_id)
+        self.store.release_log(job_id)
 
-    def _cancel_orphan(self, job_id: str) -> None:
-        self._orphan_timers.pop(job_id, None)
-        run = self._runs.get(job_id)
-        if run is not None and not self._watchers.get(job_id):
-            logger.info("job %s has had no subscriber for %gs", job_id, self.limits.orphan_grace_s)
-            run.cancel(
-                f"Nobody was watching the job for {self.limits.orphan_grace_s:g} s, "
-                "so it was cancelled"
-            )
+    async def _cancel_orphans_forever(self) -> None:
+        """One check per tick for all the runs of this process: is anybody, on any
+        process, watching? A run nobody watched for the whole grace period is cancelled."""
+        grace = self.limits.orphan_grace_s
+        tick = min(1.0, grace / 5)
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(tick)
+            if not self._runs:
+                continue
+            try:
+                counts = await self.store.watcher_counts(list(self._runs))
+            except FeaturePlannerError:
+                continue  # the store is down; the run's own writes will decide its fate
+            now = loop.time()
+            for job_id, count in counts.items():
+                if count:
+                    self._unwatched_since.pop(job_id, None)
+                    continue
+                since = self._unwatched_since.setdefault(job_id, now)
+                run = self._runs.get(job_id)
+                if run is not None and now - since >= grace:
+                    logger.info("job %s has had no subscriber for %gs", job_id, grace)
+                    run.cancel(f"Nobody was watching the job for {grace:g} s, so it was cancelled")
 
     def _start_run(self, job: JobRecord) -> None:
         run = JobRun(
@@ -201,9 +216,12 @@ class JobService:
 
     def _run_finished(self, job_id: str) -> None:
         self._runs.pop(job_id, None)
-        timer = self._orphan_timers.pop(job_id, None)
-        if timer is not None:
-            timer.cancel()
+        self._unwatched_since.pop(job_id, None)
+
+    def _cancel_local(self, job_id: str, message: str) -> None:
+        run = self._runs.get(job_id)
+        if run is not None:
+            run.cancel(message)
 
     # -- DELETE --------------------------------------------------------------------------
 
@@ -218,14 +236,21 @@ class JobService:
             logger.info("job %s cancelled before it ran", job.id)
             return
         run = self._runs.get(job.id)
-        if run is None or run.task is None:
-            current = await self.store.get(job.id)
-            if current is not None and current.state.is_final:
-                raise JobFinishedError("The job has already finished; nothing to cancel")
-            return
-        run.cancel(message)
-        with contextlib.suppress(asyncio.CancelledError):
+        if run is not None and run.task is not None:
+            run.cancel(message)
             await asyncio.wait([run.task], timeout=5)
+            return
+        # It runs in another process: ask it, and answer once the job has ended.
+        log = await self.store.subscribe_log(job.id)
+        try:
+            if log is not None and log.finished:
+                raise JobFinishedError("The job has already finished; nothing to cancel")
+            await self.store.request_cancel(job.id, message)
+            if log is not None:
+                await _wait_finished(log, timeout=5)
+        finally:
+            if log is not None:
+                self.store.release_log(job.id)
 
     # -- shared checks -------------------------------------------------------------------
 
@@ -248,3 +273,11 @@ def is_uuid4(value: str) -> bool:
     except ValueError:
         return False
     return parsed.version == 4 and str(parsed) == value.lower()
+
+
+async def _wait_finished(log: EventLog, timeout: float) -> None:
+    reader = Subscriber(log, log.last_id)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            while await reader.next_chunk() is not None:
+                pass

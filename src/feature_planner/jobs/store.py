@@ -8,6 +8,7 @@ default; a Redis backend fills the same interface for several processes.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..models import JobState, SuggestionRequest
@@ -43,8 +44,17 @@ class JobTTLs:
         return self.finished
 
 
+CancelHandler = Callable[[str, str], None]
+
+
 class JobStore(ABC):
-    """Records and event logs of jobs. Every method may raise ``StoreUnavailableError``."""
+    """Records and event logs of jobs. Every method may raise ``StoreUnavailableError``.
+
+    ``on_cancel(job_id, message)`` is called when a cancellation for a job reaches this
+    process (the service sets it; it cancels the run if it runs here).
+    """
+
+    on_cancel: CancelHandler | None = None
 
     @abstractmethod
     async def create(self, job: JobRecord) -> None:
@@ -55,8 +65,12 @@ class JobStore(ABC):
         """The job, or None if there is no such job or it expired."""
 
     @abstractmethod
-    async def claim(self, job_id: str) -> bool:
-        """Move a pending job to in_progress; True for exactly one caller, ever."""
+    async def claim(self, job_id: str, runner_id: str) -> bool:
+        """Move a pending job to in_progress; True for exactly one caller, ever.
+
+        The caller then holds the job's lease until ``finish``; the store renews it while
+        this process lives.
+        """
 
     @abstractmethod
     async def cancel_pending(self, job_id: str, final_event: bytes) -> bool:
@@ -76,6 +90,25 @@ class JobStore(ABC):
     @abstractmethod
     async def subscribe_log(self, job_id: str) -> EventLog | None:
         """The in-process log to read the job's events from; None if the job is gone."""
+
+    def release_log(self, job_id: str) -> None:  # noqa: B027 - optional hook
+        """This process has no subscriber left on the job: drop what it kept for them."""
+
+    @abstractmethod
+    def add_watcher(self, job_id: str, watcher_id: str) -> None:
+        """An open stream on the job, anywhere: the job is not an orphan."""
+
+    @abstractmethod
+    def remove_watcher(self, job_id: str, watcher_id: str) -> None:
+        """That stream closed."""
+
+    @abstractmethod
+    async def watcher_counts(self, job_ids: Iterable[str]) -> dict[str, int]:
+        """Open streams per job, counted across every process."""
+
+    @abstractmethod
+    async def request_cancel(self, job_id: str, message: str) -> None:
+        """Make ``on_cancel`` run in whichever process runs the job."""
 
     @abstractmethod
     async def ping(self) -> None:

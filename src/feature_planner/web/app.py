@@ -19,8 +19,16 @@ from ..auth import LocalAuthenticator
 from ..config import Settings, load_settings
 from ..errors import FeaturePlannerError
 from ..jobs import JobService, JobStore, JobTTLs, MemoryJobStore, ServiceLimits
-from ..limits import CreateRateLimiter, StreamLimiter
+from ..jobs.redis_store import RedisJobStore
+from ..limits import (
+    CreateRateLimiter,
+    MemoryStreamLimiter,
+    RedisStreamLimiter,
+    StreamLimiter,
+    limits_storage,
+)
 from ..logs import redact_access_log
+from ..redis_client import connect_redis
 from . import api, pages
 from .responses import handle_feature_planner_error, json_bytes
 from .state import AppState
@@ -75,8 +83,30 @@ def _build_state(settings: Settings, store: JobStore | None, provider: Provider 
         completed=settings.completed_ttl_s,
         finished=settings.finished_ttl_s,
     )
+    client = (
+        connect_redis(settings.redis_url, settings.redis_timeout_s) if settings.redis_url else None
+    )
+    stream_limiter: StreamLimiter
+    if client is not None and settings.redis_url is not None:
+        store = store or RedisJobStore(
+            client,
+            ttls,
+            url=settings.redis_url,
+            timeout_s=settings.redis_timeout_s,
+            runner_lease_s=settings.runner_lease_s,
+            watcher_lease_s=settings.stream_lease_s,
+            running_ttl_s=settings.time_limit_s + settings.finished_ttl_s,
+            outage_grace_s=settings.store_outage_grace_s,
+            maxlen=settings.redis_stream_maxlen,
+        )
+        stream_limiter = RedisStreamLimiter(
+            client, settings.max_streams_per_user, settings.stream_lease_s
+        )
+    else:
+        store = store if store is not None else MemoryJobStore(ttls)
+        stream_limiter = MemoryStreamLimiter(settings.max_streams_per_user)
     service = JobService(
-        store if store is not None else MemoryJobStore(ttls),
+        store,
         provider if provider is not None else build_provider(settings),
         settings.repository,
         limits=ServiceLimits(
@@ -86,8 +116,12 @@ def _build_state(settings: Settings, store: JobStore | None, provider: Provider 
             heartbeat_s=settings.heartbeat_s,
             pending_ttl_s=settings.pending_ttl_s,
         ),
-        create_limiter=CreateRateLimiter(settings.create_limit, settings.create_window_s),
-        stream_limiter=StreamLimiter(settings.max_streams_per_user),
+        create_limiter=CreateRateLimiter(
+            settings.create_limit,
+            settings.create_window_s,
+            limits_storage(client, settings.redis_url),
+        ),
+        stream_limiter=stream_limiter,
     )
     auth = LocalAuthenticator(
         {user: token.get_secret_value() for user, token in settings.users.items()},
