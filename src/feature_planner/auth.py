@@ -11,7 +11,7 @@ import hashlib
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,6 +30,7 @@ __all__ = [
 
 SESSION_COOKIE = "fp_session"
 _SESSION_AUDIENCE = "feature-planner-session"
+_LOGIN_AUDIENCE = "feature-planner-login"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +49,37 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+ClaimOnce = Callable[[str, int], Awaitable[bool]]
+
+
+class _UsedInMemory:
+    """Remembers redeemed login tokens in this process (see ``claim_once``)."""
+
+    def __init__(self) -> None:
+        self._used: dict[str, float] = {}
+
+    async def __call__(self, token_id: str, ttl_s: int) -> bool:
+        now = time.time()
+        self._used = {key: until for key, until in self._used.items() if until > now}
+        if token_id in self._used:
+            return False
+        self._used[token_id] = now + ttl_s
+        return True
+
+
 class LocalAuthenticator(Authenticator):
+    """Login tokens and sessions are JWTs signed with ``secret_key``, so any process that
+    shares the key and the users accepts them; ``claim_once`` makes a login token work
+    once (in this process by default, everywhere when backed by Redis)."""
+
     def __init__(
         self,
         users: Mapping[str, str],
         *,
         secret_key: str | None = None,
         session_ttl_s: float = 7 * 24 * 3600,
+        login_ttl_s: int = 24 * 3600,
+        claim_once: ClaimOnce | None = None,
     ) -> None:
         if not users:
             users = {"local": secrets.token_urlsafe(32)}
@@ -63,7 +88,8 @@ class LocalAuthenticator(Authenticator):
         self._by_digest = {_digest(token): user for user, token in self.users.items()}
         self._secret = secret_key or secrets.token_urlsafe(32)
         self._session_ttl_s = session_ttl_s
-        self._login_tokens: dict[bytes, str] = {}
+        self._login_ttl_s = login_ttl_s
+        self._claim_once = claim_once or _UsedInMemory()
 
     def authenticate(self, conn: HTTPConnection) -> Identity:
         header = conn.headers.get("authorization")
@@ -84,18 +110,38 @@ class LocalAuthenticator(Authenticator):
 
     def login_links(self, base_url: str) -> dict[str, str]:
         """A fresh one-time login URL per user; any earlier unused ones stay valid."""
+        now = int(time.time())
         links = {}
         for user in self.users:
-            token = secrets.token_urlsafe(24)
-            self._login_tokens[_digest(token)] = user
+            claims = {
+                "sub": user,
+                "aud": _LOGIN_AUDIENCE,
+                "iat": now,
+                "exp": now + self._login_ttl_s,
+                "jti": secrets.token_urlsafe(16),
+            }
+            token = jwt.encode(claims, self._secret, algorithm="HS256")
             links[user] = f"{base_url.rstrip('/')}/auth/login?token={token}"
         return links
 
-    def redeem_login_token(self, token: str) -> str:
+    async def redeem_login_token(self, token: str) -> str:
         """The user the token logs in; each token works once."""
-        user = self._login_tokens.pop(_digest(token), None)
-        if user is None:
-            raise AuthenticationError("This login link is not valid or was used already")
+        refused = AuthenticationError("This login link is not valid or was used already")
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=["HS256"],
+                audience=_LOGIN_AUDIENCE,
+                options={"require": ["exp", "sub", "aud", "jti"]},
+            )
+        except jwt.PyJWTError:
+            raise refused from None
+        user = str(claims["sub"])
+        if user not in self.users or not await self._claim_once(
+            str(claims["jti"]), self._login_ttl_s
+        ):
+            raise refused
         return user
 
     def issue_session(self, user_id: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import sys
 from collections.abc import Iterator
@@ -41,6 +42,7 @@ from .models import (
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from .auth import LocalAuthenticator
     from .web.state import AppState
 
 __all__ = ["app", "main"]
@@ -108,33 +110,73 @@ def serve(
         str | None,
         typer.Option(metavar="debug|info|warning|error", help="[env: FEATURE_PLANNER_LOG_LEVEL]"),
     ] = None,
+    redis_url: Annotated[
+        str | None, typer.Option(help="Share jobs through Redis [env: FEATURE_PLANNER_REDIS_URL]")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes on one port (needs --redis-url)")
+    ] = 1,
 ) -> None:
     """Run the service (API, streams and web page) with uvicorn."""
     import uvicorn
 
-    settings = _settings(
-        host=host, port=port, repository=repository, provider=provider, log_level=log_level
-    )
+    overrides = {
+        "host": host,
+        "port": port,
+        "repository": repository,
+        "provider": provider,
+        "log_level": log_level,
+        "redis_url": redis_url,
+    }
+    settings = _settings(**overrides)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    web_app = _create_app(settings)
-    planner: AppState = web_app.state.planner
     print(
         f"Feature Planner on {settings.base_url} · provider {settings.provider} · "
-        f"repository {settings.repository}",
+        f"repository {settings.repository}" + (f" · {workers} workers" if workers > 1 else ""),
         flush=True,
     )
-    for user, link in planner.auth.login_links(settings.base_url).items():
-        print(f"Open {link} to log in as {user}", flush=True)
-    uvicorn.run(
-        web_app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
         # Open streams would otherwise hold a Ctrl-C forever; clients resume elsewhere.
-        timeout_graceful_shutdown=5,
-    )
+        "timeout_graceful_shutdown": 5,
+    }
+    if workers == 1:
+        web_app = _create_app(settings)
+        planner: AppState = web_app.state.planner
+        _print_login_links(planner.auth, settings)
+        uvicorn.run(web_app, **options)
+        return
+    if settings.redis_url is None:
+        _fail("--workers needs Redis: set --redis-url or FEATURE_PLANNER_REDIS_URL", EXIT_USAGE)
+    settings = _share_with_workers(settings, overrides)
+    from .auth import LocalAuthenticator
+
+    users = {user: token.get_secret_value() for user, token in settings.users.items()}
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    _print_login_links(LocalAuthenticator(users, secret_key=secret), settings)
+    uvicorn.run("feature_planner.web.app:create_app", factory=True, workers=workers, **options)
+
+
+def _share_with_workers(settings: Settings, overrides: dict[str, Any]) -> Settings:
+    """Each worker reads its settings from the environment: pass the flags on, and give
+    every worker the same users and signing key so that sessions work on all of them."""
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[f"FEATURE_PLANNER_{name.upper()}"] = str(value)
+    if settings.secret_key is None:
+        os.environ["FEATURE_PLANNER_SECRET_KEY"] = secrets.token_urlsafe(32)
+    if not settings.users:
+        os.environ["FEATURE_PLANNER_USERS"] = f"local={secrets.token_urlsafe(32)}"
+    return _settings()
+
+
+def _print_login_links(auth: LocalAuthenticator, settings: Settings) -> None:
+    for user, link in auth.login_links(settings.base_url).items():
+        print(f"Open {link} to log in as {user}", flush=True)
 
 
 @app.command()

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 
+import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -15,7 +16,7 @@ from starlette.responses import Response
 from .. import __version__
 from ..agent.base import Provider
 from ..agent.providers import build_provider
-from ..auth import LocalAuthenticator
+from ..auth import ClaimOnce, LocalAuthenticator
 from ..config import Settings, load_settings
 from ..errors import FeaturePlannerError
 from ..jobs import JobService, JobStore, JobTTLs, MemoryJobStore, ServiceLimits
@@ -28,7 +29,7 @@ from ..limits import (
     limits_storage,
 )
 from ..logs import redact_access_log
-from ..redis_client import connect_redis
+from ..redis_client import connect_redis, guarded
 from . import api, pages
 from .responses import handle_feature_planner_error, json_bytes
 from .state import AppState
@@ -127,6 +128,7 @@ def _build_state(settings: Settings, store: JobStore | None, provider: Provider 
         {user: token.get_secret_value() for user, token in settings.users.items()},
         secret_key=settings.secret_key.get_secret_value() if settings.secret_key else None,
         session_ttl_s=settings.session_ttl_s,
+        claim_once=_claim_once_in_redis(client) if client is not None else None,
     )
     return AppState(
         settings=settings,
@@ -134,6 +136,16 @@ def _build_state(settings: Settings, store: JobStore | None, provider: Provider 
         service=service,
         trusted_origins=frozenset(settings.trusted_origins),
     )
+
+
+def _claim_once_in_redis(client: aioredis.Redis) -> ClaimOnce:
+    """A login token works once across every process that shares the Redis."""
+
+    async def claim_once(token_id: str, ttl_s: int) -> bool:
+        created = await guarded(client.set(f"fp:login:{token_id}", 1, nx=True, ex=ttl_s))
+        return bool(created)
+
+    return claim_once
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:

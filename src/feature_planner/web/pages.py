@@ -53,7 +53,7 @@ async def index() -> Response:
 async def login(request: Request, token: str = "") -> Response:
     state = _state(request)
     try:
-        user = state.auth.redeem_login_token(token)
+        user = await state.auth.redeem_login_token(token)
     except AuthenticationError:
         return HTMLResponse(_LOGIN_FAILED, status_code=401, headers=PAGE_SECURITY_HEADERS)
     response = RedirectResponse("/", status_code=303, headers={"referrer-policy": "no-referrer"})
