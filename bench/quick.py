@@ -174,6 +174,30 @@ async def measure_firehose(pid: int, port: int, streams: int) -> dict[str, float
     }
 
 
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A redis-server of the benchmark's own, on core 1 with the load generator."""
+    port = free_port()
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
 def main() -> None:
     if os.cpu_count() and os.cpu_count() > 1:  # type: ignore[operator]
         os.sched_setaffinity(0, {1})
@@ -200,6 +224,12 @@ def main() -> None:
         relay = asyncio.run(measure_relay(pid, port, jobs, subscribers))
     with server("bench.baselines:b2", {"BENCH_EVENTS": str(chunks)}) as (pid, port):
         b2 = asyncio.run(measure_firehose(pid, port, jobs * subscribers))
+    with redis_server() as url:
+        redis_env = {**service_env, "FEATURE_PLANNER_REDIS_URL": url}
+        with server("feature_planner.web.app:create_app", redis_env, factory=True) as (pid, port):
+            create_redis = asyncio.run(measure_creates(pid, port))
+        with server("feature_planner.web.app:create_app", redis_env, factory=True) as (pid, port):
+            relay_redis = asyncio.run(measure_relay(pid, port, jobs, subscribers))
     self1 = resource.getrusage(resource.RUSAGE_SELF)
     rows.append(
         (
@@ -231,6 +261,30 @@ def main() -> None:
             f"{relay['server_cpu_us']:.1f} µs",
             f"B2 {b2['server_cpu_us']:.1f} µs",
             f"{relay['server_cpu_us'] / b2['server_cpu_us']:.2f}",
+        )
+    )
+    rows.append(
+        (
+            "create with Redis (T3)",
+            f"{create_redis['rps']:,.0f} req/s",
+            f"memory {create['rps']:,.0f} req/s",
+            f"{create_redis['rps'] / create['rps']:.2f}",
+        )
+    )
+    rows.append(
+        (
+            "create with Redis server CPU, p50/p99",
+            f"{create_redis['server_cpu_us']:.0f} µs/req",
+            f"{create_redis['p50_ms']:.2f}/{create_redis['p99_ms']:.2f} ms",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "server CPU per delivered delta, Redis (T5)",
+            f"{relay_redis['server_cpu_us']:.1f} µs",
+            f"memory {relay['server_cpu_us']:.1f} µs",
+            f"{relay_redis['server_cpu_us'] / relay['server_cpu_us']:.2f}",
         )
     )
     rows.append(

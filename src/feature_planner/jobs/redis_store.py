@@ -200,10 +200,10 @@ class RedisJobStore(JobStore):
         mirror.subscribers += 1
         return mirror.log
 
-    def release_log(self, job_id: str) -> None:
+    def release_log(self, job_id: str, log: EventLog) -> None:
         mirror = self._mirrors.get(job_id)
-        if mirror is None:
-            return
+        if mirror is None or mirror.log is not log:
+            return  # that mirror was ended and dropped already
         mirror.subscribers -= 1
         if mirror.subscribers <= 0:
             del self._mirrors[job_id]

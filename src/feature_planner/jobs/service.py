@@ -164,17 +164,19 @@ class JobService:
             log,
             after,
             first=encode_event(after, "connected", dump_json(connected)),
-            on_close=lambda sub: self._detach(sub, user_id, job.id, stream_id),
+            on_close=lambda sub: self._detach(sub, user_id, job.id, stream_id, log),
         )
         self._heartbeat.add(subscriber)
         self.store.add_watcher(job.id, stream_id)
         return subscriber
 
-    def _detach(self, subscriber: Subscriber, user_id: str, job_id: str, stream_id: str) -> None:
+    def _detach(
+        self, subscriber: Subscriber, user_id: str, job_id: str, stream_id: str, log: EventLog
+    ) -> None:
         self._heartbeat.discard(subscriber)
         self._stream_limiter.release(user_id, stream_id)
         self.store.remove_watcher(job_id, stream_id)
-        self.store.release_log(job_id)
+        self.store.release_log(job_id, log)
 
     async def _cancel_orphans_forever(self) -> None:
         """One check per tick for all the runs of this process: is anybody, on any
@@ -250,7 +252,7 @@ class JobService:
                 await _wait_finished(log, timeout=5)
         finally:
             if log is not None:
-                self.store.release_log(job.id)
+                self.store.release_log(job.id, log)
 
     # -- shared checks -------------------------------------------------------------------
 

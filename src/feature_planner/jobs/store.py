@@ -91,8 +91,8 @@ class JobStore(ABC):
     async def subscribe_log(self, job_id: str) -> EventLog | None:
         """The in-process log to read the job's events from; None if the job is gone."""
 
-    def release_log(self, job_id: str) -> None:  # noqa: B027 - optional hook
-        """This process has no subscriber left on the job: drop what it kept for them."""
+    def release_log(self, job_id: str, log: EventLog) -> None:  # noqa: B027 - optional hook
+        """One subscriber of ``log`` (from ``subscribe_log``) is gone."""
 
     @abstractmethod
     def add_watcher(self, job_id: str, watcher_id: str) -> None:
