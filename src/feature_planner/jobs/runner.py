@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from ..agent.base import PlanRequest, PlanResult, Provider
-from ..errors import ProviderError
+from ..errors import ProviderError, StoreUnavailableError
 from ..models import ErrorCode, JobState
 from ..sse import dump_json, encode_event
 from .coalesce import DeltaCoalescer
@@ -107,7 +107,12 @@ class JobRun:
         self._coalescer.flush()
         self._emit(name, data)
         self.state = state
-        await self._store.finish(self.job_id, state, self._last_id)
+        try:
+            await self._store.finish(self.job_id, state, self._last_id)
+        except StoreUnavailableError:
+            # The store will not hear of the end; its lease expiring will (WORKER_LOST).
+            logger.warning("job %s ended %s but the store is unreachable", self.job_id, state)
+            return
         logger.info(
             "job %s %s after %d events",
             self.job_id,

@@ -1,7 +1,7 @@
 """The two phases as operations: create a job, open a stream on it, cancel it.
 
 The web layer authenticates and parses; this module decides. It owns the runs started in
-this process, the per-user limits, the orphan timers and the shared heartbeat.
+this process, the per-user limits, the orphan check and the shared heartbeat.
 """
 
 from __future__ import annotations
