@@ -19,16 +19,20 @@ T = TypeVar("T")
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
-def connect_redis(url: str, timeout_s: float) -> aioredis.Redis:
+def connect_redis(url: str, timeout_s: float, *, blocking: bool = False) -> aioredis.Redis:
     """A client that fails fast: one quick retry (a stale pooled connection after a
-    restart), never redis-py's default of many retries that stall a call for seconds."""
+    restart), never redis-py's default of many retries that stall a call for seconds.
+
+    ``blocking``: one connection of its own with no command timeout, for a blocking XREAD
+    (and ``CLIENT UNBLOCK``, which needs that connection's id)."""
     return aioredis.Redis.from_url(
         url,
-        socket_timeout=timeout_s,
+        socket_timeout=None if blocking else timeout_s,
         socket_connect_timeout=timeout_s,
         retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
         health_check_interval=10,
+        single_connection_client=blocking,
         decode_responses=False,
     )
 

@@ -32,7 +32,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from ..errors import StoreUnavailableError
 from ..models import ErrorCode, JobState, SuggestionRequest
-from ..redis_client import UNREACHABLE, guarded
+from ..redis_client import UNREACHABLE, connect_redis, guarded
 from ..sse import dump_json, encode_event
 from . import redis_schema as schema
 from .relay import EventLog
@@ -260,12 +260,7 @@ class RedisJobStore(JobStore):
     # -- background tasks ----------------------------------------------------------------
 
     async def start(self) -> None:
-        self._reader_client = aioredis.Redis.from_url(
-            self._url,
-            socket_connect_timeout=self._timeout_s,
-            socket_timeout=None,
-            single_connection_client=True,
-        )
+        self._reader_client = connect_redis(self._url, self._timeout_s, blocking=True)
         loop = asyncio.get_running_loop()
         for name, job in (
             ("redis-writer", self._write_forever),
