@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -504,3 +505,20 @@ def test_an_unreachable_server_raises_connection_failed() -> None:
 
     with mock_client(refuse) as http, pytest.raises(ConnectionFailedError):
         FeaturePlannerClient("http://t", http_client=http).create_job(REQUEST)
+
+
+def test_stream_retries_a_replica_whose_store_is_down(tmp_path: Path) -> None:
+    """503 STORE_UNAVAILABLE while (re)connecting is transient: the client tries again."""
+    from tests.web.test_pages import UnreachableStore
+
+    store = UnreachableStore()
+    settings = load_settings(
+        provider="scripted", users="alice=tok-a", repository=str(tmp_path), throttle_ms=0
+    )
+    with BackgroundServer(create_app(settings, store=store)) as background:
+        with FeaturePlannerClient(background.url, "tok-a", reconnect_delay=0.2) as client:
+            job = client.create_job(REQUEST)
+            store.down = True
+            threading.Timer(0.3, lambda: setattr(store, "down", False)).start()
+            events = list(client.stream(job))
+        assert isinstance(events[-1], CompleteEvent)

@@ -32,6 +32,7 @@ from .errors import (
     FeaturePlannerError,
     RateLimitedError,
     RequestValidationError,
+    StoreUnavailableError,
 )
 from .models import (
     ActivityEvent,
@@ -269,7 +270,7 @@ class _StreamSession:
             self.finished = True
         return EventEnvelope(sse.event, event_id, event)
 
-    def connection_lost(self, exc: httpx.TransportError | None) -> float:
+    def connection_lost(self, exc: Exception | None) -> float:
         """Count a connection that ended without a final event; the delay before the next."""
         self._failures += 1
         if self._failures > self._max_reconnects:
@@ -404,8 +405,8 @@ class AsyncFeaturePlannerClient(_ClientBase):
                         if session.finished:
                             return
                 failure = None
-            except httpx.TransportError as exc:
-                failure = exc
+            except (httpx.TransportError, StoreUnavailableError) as exc:
+                failure = exc  # a dropped connection, or a replica whose store is down: retry
             await asyncio.sleep(session.connection_lost(failure))
 
     async def suggest(
@@ -491,8 +492,8 @@ class FeaturePlannerClient(_ClientBase):
                         if session.finished:
                             return
                 failure = None
-            except httpx.TransportError as exc:
-                failure = exc
+            except (httpx.TransportError, StoreUnavailableError) as exc:
+                failure = exc  # a dropped connection, or a replica whose store is down: retry
             time.sleep(session.connection_lost(failure))
 
     def suggest(
