@@ -33,9 +33,11 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 # Records every value the page's state machine (`#app[data-state]`) passes through, in
-# order, including states that last less than a frame, in `window.__fpStates`.
+# order, including states that last less than a frame, in `window.__fpStates`; and every
+# text the live region (`#announcer`) was given, in `window.__fpAnnounced`.
 STATE_RECORDER = """
 window.__fpStates = [];
+window.__fpAnnounced = [];
 document.addEventListener('DOMContentLoaded', () => {
   const app = document.getElementById('app');
   const states = window.__fpStates;
@@ -47,6 +49,10 @@ document.addEventListener('DOMContentLoaded', () => {
     for (const r of records) push(r.oldValue);
     push(app.dataset.state);
   }).observe(app, { attributes: true, attributeFilter: ['data-state'], attributeOldValue: true });
+  const announcer = document.getElementById('announcer');
+  new MutationObserver(() => {
+    if (announcer.textContent) window.__fpAnnounced.push(announcer.textContent);
+  }).observe(announcer, { childList: true, characterData: true, subtree: true });
 });
 """
 
@@ -92,20 +98,38 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
+def backend() -> str:
+    """The browser tests run on the in-memory job store only.
+
+    They test the page; both job stores are covered by the behavioural suite, and a browser
+    run costs seconds. A test that wants both parametrizes ``backend`` itself.
+    """
+    return "memory"
+
+
+@pytest.fixture
 def open_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[OpenPage]:
-    """``open_page(server, base_url=None, logged_in=True)``: a fresh context and the page at
-    ``/``, loaded and ready (its configuration fetched).
+    """``open_page(server, base_url=None, logged_in=True, **context_options)``: a fresh
+    context and the page at ``/``, loaded and ready (its configuration fetched).
 
     ``base_url`` (default ``server.url``) is where the browser goes, e.g. a relay in front of
-    the server; the login cookie is set for it. Uncaught script errors fail the test.
+    the server; the login cookie is set for it. ``context_options`` go to
+    ``browser.new_context`` (``viewport``, ``color_scheme``, ``permissions``...). Uncaught
+    script errors fail the test.
     """
     contexts: list[BrowserContext] = []
     pages: list[Page] = []
     script_errors: list[str] = []
 
-    def open_(server: LiveServer, *, base_url: str | None = None, logged_in: bool = True) -> Page:
+    def open_(
+        server: LiveServer,
+        *,
+        base_url: str | None = None,
+        logged_in: bool = True,
+        **context_options: Any,
+    ) -> Page:
         url = base_url or server.url
-        context = browser.new_context(base_url=url)
+        context = browser.new_context(base_url=url, **context_options)
         contexts.append(context)
         context.set_default_timeout(10_000)
         context.add_init_script(STATE_RECORDER)

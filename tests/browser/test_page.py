@@ -10,49 +10,15 @@ import time
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Page, Response, expect
+from playwright.sync_api import Page, expect
 
 from feature_planner.agent.providers import scripted_text
-from feature_planner.config import Settings
 from tests.conftest import API, ServerFactory
 
 from .conftest import OpenPage, Relay
+from .helpers import expected_text, fill_form, is_create, live_text, states, wait_for_text
 
 Relays = Callable[..., Relay]
-
-
-def expected_text(settings: Settings) -> str:
-    return "".join(scripted_text(settings.scripted_chunks, settings.scripted_chunk_size))
-
-
-def live_text(page: Page) -> str:
-    return page.locator("#live-content").text_content() or ""
-
-
-def states(page: Page) -> list[str]:
-    """Every state the page's state machine went through, in order."""
-    recorded: list[str] = page.evaluate("window.__fpStates")
-    return recorded
-
-
-def fill_form(page: Page, target: str = "Checkout page") -> None:
-    page.get_by_test_id("page-input").fill(target)
-    page.get_by_test_id("feature-type").select_option("new-capability")
-    page.get_by_test_id("priority").select_option("critical")
-
-
-def wait_for_text(page: Page, length: int, timeout_s: float = 10) -> str:
-    """Wait until the live text is at least ``length`` code units long; return it."""
-    page.wait_for_function(
-        "n => document.getElementById('live-content').textContent.length >= n",
-        arg=length,
-        timeout=timeout_s * 1000,
-    )
-    return live_text(page)
-
-
-def is_create(response: Response) -> bool:
-    return response.request.method == "POST" and response.request.url.endswith(API)
 
 
 def test_full_flow_streams_text_and_renders_suggestions(
@@ -63,7 +29,9 @@ def test_full_flow_streams_text_and_renders_suggestions(
     )
     expected = expected_text(server.settings)
     page = open_page(server)
-    expect(page.get_by_test_id("provider")).to_have_text("Engine: Scripted provider (no AI model)")
+    engine = page.get_by_test_id("provider")
+    expect(engine).to_have_text("Engine: Scripted provider (no AI model)")
+    expect(engine).to_have_attribute("data-kind", "no-ai")
     expect(page.get_by_test_id("app")).to_have_attribute("data-state", "idle")
     expect(page.get_by_test_id("run")).to_be_hidden()
 
@@ -104,10 +72,15 @@ def test_full_flow_streams_text_and_renders_suggestions(
     expect(meta).to_be_visible()
     expect(meta).to_contain_text("Provider")
     expect(meta).to_contain_text("Scripted provider (no AI model)")
-    expect(page.get_by_test_id("meta-notice")).to_contain_text("no AI model")
+    expect(page.get_by_test_id("meta-notice")).to_have_text(
+        "Played by the scripted provider; no AI model was used."
+    )
+    # The run has ended: focus is on the results' heading.
+    expect(page.get_by_test_id("results-title")).to_be_focused()
     assert server.service.executions == 1
 
 
+@pytest.mark.parametrize("backend", ["memory", "redis"])
 def test_stream_resumes_after_the_connection_is_cut(
     open_page: OpenPage, make_server: ServerFactory, make_relay: Relays
 ) -> None:
@@ -187,13 +160,13 @@ def test_server_validation_message_is_shown_next_to_the_field(
 
 
 def test_blank_input_is_refused_by_the_page_itself(page: Page) -> None:
-    creates = []
-    page.on("request", lambda request: creates.append(request) if "suggest" in request.url else 0)
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
     page.get_by_test_id("page-input").fill("   ")
     page.get_by_test_id("generate").click()
     expect(page.get_by_test_id("error-pageOrComponent")).to_have_text("Enter a page or component.")
     expect(page.get_by_test_id("app")).to_have_attribute("data-state", "idle")
-    assert creates == []
+    assert [url for url in requests if "suggest" in url] == []
 
 
 def test_cancel_mid_stream_returns_to_idle_and_cancels_the_job(
@@ -214,6 +187,10 @@ def test_cancel_mid_stream_returns_to_idle_and_cancels_the_job(
         page.get_by_test_id("cancel").click()
     assert deleted.value.status == 202
     assert deleted.value.url.endswith(f"{API}/{job_id}")
+    # The form is as it was, and focus is back in it.
+    expect(page.get_by_test_id("page-input")).to_have_value("Checkout page")
+    expect(page.get_by_test_id("priority")).to_have_value("critical")
+    expect(page.get_by_test_id("page-input")).to_be_focused()
 
     app = page.get_by_test_id("app")
     expect(app).to_have_attribute("data-state", "idle")
@@ -251,8 +228,10 @@ def test_provider_error_shows_an_error_card_and_try_again_resubmits(
     card = page.get_by_test_id("error-card")
     message = "The scripted provider failed on purpose (before chunk 5)"
     expect(card).to_be_visible()
+    expect(page.get_by_test_id("error-title")).to_have_text("The run failed")
     expect(page.get_by_test_id("error-message")).to_have_text(message)
     expect(card).to_have_attribute("data-code", "PROVIDER_ERROR")
+    expect(card).to_be_focused()
     expect(page.get_by_test_id("status")).to_have_text("Stopped.")
     expect(page.get_by_test_id("generate")).to_be_enabled()
     # Text produced before the failure was flushed before the error.
@@ -289,3 +268,89 @@ def test_not_logged_in_says_so(open_page: OpenPage, make_server: ServerFactory) 
     page.goto(server.auth_backend.login_links(server.url)["alice"])
     expect(page.get_by_test_id("page-input")).to_be_enabled()
     expect(notice).to_be_hidden()
+
+
+def test_a_refused_stream_is_explained_with_the_servers_message(
+    open_page: OpenPage, make_server: ServerFactory
+) -> None:
+    # One stream per user, and alice's one is held open elsewhere: the page's EventSource
+    # is refused with 429, which it cannot see; it asks the server and says why.
+    server = make_server(max_streams_per_user=1, scripted_chunks=80, scripted_interval_ms=20)
+    page = open_page(server)
+    held_job = server.create_job()
+    headers = {**server.auth(), "accept": "text/event-stream"}
+    with server.http.stream("GET", f"{API}/{held_job}", headers=headers) as held:
+        assert held.status_code == 200
+        # Keep the iterator: dropping it would close the response.
+        received = held.iter_raw()
+        assert b"event: connected" in next(received)  # the slot is taken
+
+        fill_form(page)
+        with page.expect_response(is_create) as created:
+            page.get_by_test_id("generate").click()
+        job_id = created.value.json()["data"]["jobId"]
+
+        card = page.get_by_test_id("error-card")
+        expect(card).to_be_visible()
+        expect(page.get_by_test_id("error-title")).to_have_text("The server refused the stream")
+        expect(page.get_by_test_id("error-message")).to_have_text(
+            "You already have 1 streams open; close one before opening another"
+        )
+        expect(page.get_by_test_id("error-hint")).to_contain_text("Too many streams are open")
+        expect(card).to_have_attribute("data-status", "429")
+        expect(card).to_have_attribute("data-code", "TOO_MANY_STREAMS")
+        expect(card).to_be_focused()
+        expect(page.get_by_test_id("generate")).to_be_enabled()
+        expect(page.get_by_test_id("try-again")).to_be_visible()
+        assert states(page)[-1] == "error"
+
+    # The page cancelled the job it could not stream, so it never runs.
+    deadline = time.monotonic() + 5
+    while (status := server.delete(job_id).status_code) != 410:
+        assert time.monotonic() < deadline, f"the refused job was not cancelled ({status})"
+        time.sleep(0.05)
+    assert server.service.executions == 1  # the held job only
+
+    # With the slot free again, Try again runs to the end.
+    deadline = time.monotonic() + 5
+    while server.service.open_streams:
+        assert time.monotonic() < deadline, "the held stream's slot was not released"
+        time.sleep(0.05)
+    page.get_by_test_id("try-again").click()
+    expect(page.get_by_test_id("app")).to_have_attribute("data-state", "complete")
+    expect(page.get_by_test_id("suggestion")).to_have_count(3)
+
+
+def test_user_text_is_never_interpreted_as_html(page: Page) -> None:
+    # The scripted suggestions echo the page name in their titles and descriptions.
+    target = '<b>bold</b><img src=x onerror="window.__xss = 1">'
+    fill_form(page, target)
+    page.get_by_test_id("generate").click()
+    expect(page.get_by_test_id("app")).to_have_attribute("data-state", "complete")
+
+    cards = page.get_by_test_id("suggestion")
+    expect(cards).to_have_count(3)
+    expect(cards.first.locator("h3")).to_contain_text(f"for {target}")
+    expect(cards.first.locator(".description")).to_contain_text(target)
+    assert page.locator("#app b, #app img").count() == 0
+    assert page.evaluate("window.__xss") is None
+
+
+def test_the_offline_engine_is_labelled_as_no_ai_model(
+    open_page: OpenPage, make_server: ServerFactory
+) -> None:
+    server = make_server(provider="offline", offline_interval_ms=0)
+    page = open_page(server)
+    engine = page.get_by_test_id("provider")
+    expect(engine).to_have_text("Engine: Offline engine (no AI model)")
+    expect(engine).to_have_attribute("data-kind", "no-ai")
+
+    page.get_by_test_id("page-input").fill("Collections page")
+    page.get_by_test_id("generate").click()
+    expect(page.get_by_test_id("app")).to_have_attribute("data-state", "complete")
+    # Above the cards, and again under them, it says no AI model wrote them.
+    expect(page.get_by_test_id("meta-notice")).to_contain_text("no AI model was used")
+    meta = page.get_by_test_id("meta")
+    expect(meta).to_contain_text("Offline engine (no AI model)")
+    expect(meta).to_contain_text("offline-engine")
+    assert page.get_by_test_id("suggestion").count() >= 1

@@ -9,7 +9,6 @@ from importlib import resources
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
-from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -74,7 +73,7 @@ def create_app(
     api.PlannerApi(state).mount(app)
     app.include_router(pages.router)
     static = resources.files("feature_planner.web").joinpath("static")
-    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    app.mount("/static", pages.StaticAssets(directory=str(static)), name="static")
     return app
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 from importlib import resources
 
 from fastapi import APIRouter, Request
+from fastapi.staticfiles import StaticFiles
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.types import Scope
 
 from ..auth import SESSION_COOKIE
 from ..errors import AuthenticationError, FeaturePlannerError
 from .state import AppState
 
-__all__ = ["PAGE_SECURITY_HEADERS", "router"]
+__all__ = ["PAGE_SECURITY_HEADERS", "STATIC_HEADERS", "StaticAssets", "router"]
 
 PAGE_SECURITY_HEADERS = {
     "content-security-policy": (
@@ -23,6 +25,20 @@ PAGE_SECURITY_HEADERS = {
     "x-frame-options": "DENY",
     "cache-control": "no-cache",
 }
+
+# The page's script and style: never sniffed as another type, revalidated on every load
+# (ETag) so that a new release's app.js is not mixed with an old page.
+STATIC_HEADERS = {"x-content-type-options": "nosniff", "cache-control": "no-cache"}
+
+
+class StaticAssets(StaticFiles):
+    """``StaticFiles`` that adds ``STATIC_HEADERS`` to every answer."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update(STATIC_HEADERS)
+        return response
+
 
 _LOGIN_FAILED = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Login link not valid</title>
