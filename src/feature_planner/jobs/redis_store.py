@@ -79,6 +79,7 @@ class RedisJobStore(JobStore):
         self._timeout_s = timeout_s
         self._ttls = ttls
         self._runner_lease_s = runner_lease_s
+        self._lease_ms = _ms(runner_lease_s)
         self._watcher_lease_s = watcher_lease_s
         self._running_ttl_s = running_ttl_s
         self._outage_grace_s = outage_grace_s
@@ -92,7 +93,6 @@ class RedisJobStore(JobStore):
         self._queue: list[tuple[str, int, bytes]] = []  # (job id, event id, frame) to XADD
         self._queued = asyncio.Event()
         self._final: dict[str, bytes] = {}  # job id -> its final event, until ``finish``
-        self._started_streams: set[str] = set()  # jobs whose events key got its TTL
         self._owned: dict[str, str] = {}  # job id -> runner id, runs of this process
         self._watchers: dict[str, set[str]] = {}  # job id -> local watcher ids
         self._mirrors: dict[str, _Mirror] = {}
@@ -156,10 +156,26 @@ class RedisJobStore(JobStore):
         self._queued.set()
 
     async def finish(self, job_id: str, state: JobState, last_event_id: int) -> None:
-        runner = self._owned.pop(job_id, None)
-        final = self._final.pop(job_id, None)
+        """Write the job's end, riding out a Redis outage of up to ``outage_grace_s``."""
+        deadline = time.monotonic() + self._outage_grace_s
+        while True:
+            try:
+                await self._finish_once(job_id, state, last_event_id)
+                return
+            except StoreUnavailableError:
+                if time.monotonic() >= deadline:
+                    self._owned.pop(job_id, None)
+                    self._final.pop(job_id, None)
+                    raise
+                await asyncio.sleep(0.1)
+
+    async def _finish_once(self, job_id: str, state: JobState, last_event_id: int) -> None:
         await self._flush_queue(raise_errors=True)
+        runner = self._owned.get(job_id)
+        final = self._final.get(job_id)
         if runner is None or final is None:
+            self._owned.pop(job_id, None)
+            self._final.pop(job_id, None)
             return
         keys = [
             schema.job_key(job_id),
@@ -177,8 +193,10 @@ class RedisJobStore(JobStore):
             data,
             self._maxlen,
         ]
-        self._started_streams.discard(job_id)
-        if not await guarded(self._finish(keys=keys, args=args)):
+        finished = await guarded(self._finish(keys=keys, args=args))
+        self._owned.pop(job_id, None)
+        self._final.pop(job_id, None)
+        if not finished:
             logger.warning("job %s was taken from this runner (lease lost)", job_id)
 
     # -- subscribing ---------------------------------------------------------------------
@@ -311,7 +329,12 @@ class RedisJobStore(JobStore):
                 await asyncio.sleep(0.1)
 
     async def _flush_queue(self, *, raise_errors: bool) -> None:
-        """Send every queued event in one pipeline, in order."""
+        """Send every queued event in one pipeline, in order.
+
+        A batch whose answer was lost (a timeout) is sent again: entries that made it the
+        first time are then refused as duplicates, which ``_check_refused`` tells apart from
+        a job that another process has ended.
+        """
         if not self._queue:
             self._queued.clear()
             return
@@ -319,18 +342,17 @@ class RedisJobStore(JobStore):
         self._queued.clear()
         pipe = self.client.pipeline(transaction=False)
         for job_id, event_id, frame in batch:
-            key = schema.events_key(job_id)
             name, data = _split_frame(frame)
             pipe.xadd(
-                key,
+                schema.events_key(job_id),
                 {"e": name, "d": data},
                 id=f"{event_id}-0",
                 maxlen=self._maxlen,
                 approximate=True,
             )
-            if job_id not in self._started_streams:
-                self._started_streams.add(job_id)
-                pipe.pexpire(key, _ms(self._running_ttl_s))
+        jobs = list(dict.fromkeys(job_id for job_id, _, _ in batch))
+        for job_id in jobs:  # every batch: a key rebuilt after a Redis restart expires too
+            pipe.pexpire(schema.events_key(job_id), _ms(self._running_ttl_s))
         try:
             results = await guarded(pipe.execute(raise_on_error=False))
         except StoreUnavailableError:
@@ -339,13 +361,29 @@ class RedisJobStore(JobStore):
                 raise
             return
         self._recovered()
-        for result, (job_id, _, _) in zip(results, batch, strict=False):
-            if isinstance(result, ResponseError) and job_id in self._owned:
-                # Another process declared this run lost and wrote the job's end.
-                logger.warning("job %s: %s; stopping the local run", job_id, result)
-                self._owned.pop(job_id, None)
-                if self.on_cancel is not None:
-                    self.on_cancel(job_id, "The job was taken over after its lease expired")
+        refused = {
+            job_id
+            for result, (job_id, _, _) in zip(results, batch, strict=False)
+            if isinstance(result, ResponseError)
+        }
+        if refused:
+            await self._check_refused(refused)
+
+    async def _check_refused(self, job_ids: set[str]) -> None:
+        """An XADD refused: our own earlier write, or the job was ended elsewhere."""
+        for job_id in job_ids:
+            runner = self._owned.get(job_id)
+            if runner is None:
+                continue
+            state, holder = await guarded(
+                self.client.hmget(schema.job_key(job_id), ["state", "runner"])
+            )
+            if state == b"in_progress" and holder == runner.encode():
+                continue  # a duplicate of what we wrote before a lost answer
+            logger.warning("job %s was ended by another process; stopping the local run", job_id)
+            self._owned.pop(job_id, None)
+            if self.on_cancel is not None:
+                self.on_cancel(job_id, "The job was taken over after its lease expired")
 
     async def _read_forever(self) -> None:
         assert self._reader_client is not None
@@ -401,16 +439,19 @@ class RedisJobStore(JobStore):
     async def _renew_leases(self) -> None:
         owned = list(self._owned.items())
         if owned:
-            pipe = self.client.pipeline(transaction=False)
-            for job_id, runner in owned:
-                await self._renew(
-                    keys=[schema.lease_key(job_id)],
-                    args=[runner, _ms(self._runner_lease_s)],
-                    client=pipe,
-                )
-            results = await guarded(pipe.execute())
-            for (job_id, _), still_ours in zip(owned, results, strict=True):
-                if not still_ours and self._owned.pop(job_id, None) is not None:
+            # Scripts run one call each, concurrently: redis-py leaks a connection when a
+            # pipeline's script loading fails against a frozen server.
+            results = await asyncio.gather(
+                *(
+                    self._renew(keys=[schema.lease_key(job_id)], args=[runner, self._lease_ms])
+                    for job_id, runner in owned
+                ),
+                return_exceptions=True,
+            )
+            for (job_id, _), result in zip(owned, results, strict=True):
+                if isinstance(result, BaseException):
+                    raise StoreUnavailableError from result
+                if not result and self._owned.pop(job_id, None) is not None:
                     logger.warning("job %s: lease lost; stopping the local run", job_id)
                     if self.on_cancel is not None:
                         self.on_cancel(job_id, "The job's lease was lost")
