@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,11 @@ from feature_planner.sse import ServerSentEvent, SSEDecoder
 from feature_planner.web.app import create_app
 from feature_planner.web.state import AppState
 from tests.redis_server import RedisServer
+
+# Every app the tests start (in this process or as a subprocess) keeps custom agents here.
+os.environ.setdefault(
+    "FEATURE_PLANNER_DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='fp-agents-')}/agents.db"
+)
 
 API = "/api/feature-planner/suggest-feature"
 ALICE, BOB = "token-alice", "token-bob"
@@ -154,7 +161,10 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def make_server(
-    repo: Path, backend: str, request: pytest.FixtureRequest
+    repo: Path,
+    backend: str,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ServerFactory]:
     """Start a real server with the scripted provider and the given setting overrides.
 
@@ -169,6 +179,7 @@ def make_server(
 
     def start(store: JobStore | None = None, **overrides: Any) -> LiveServer:
         options: dict[str, Any] = {
+            "database_url": f"sqlite:///{tmp_path_factory.mktemp('agents')}/agents.db",
             "provider": "scripted",
             "users": f"alice={ALICE},bob={BOB}",
             "repository": str(repo),

@@ -6,18 +6,36 @@ A wrong setting fails here, at start-up, with a message that names it.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .errors import ConfigurationError
 
 __all__ = ["Settings", "load_settings"]
 
-ProviderName = Literal["offline", "scripted"]
+ProviderName = Literal["offline", "scripted", "anthropic", "claude-agent-sdk", "openai"]
+DEFAULT_MODELS = {
+    "anthropic": "claude-sonnet-4-6",
+    "claude-agent-sdk": "claude-sonnet-4-6",
+    "openai": "gpt-4.1-mini",
+}
 AuthMode = Literal["local"]
+
+
+def _data_home() -> Path:
+    """Where user data goes: $XDG_DATA_HOME or ~/.local/share (not the planned repository)."""
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
 
 
 def _parse_mapping(value: Any) -> Any:
@@ -88,6 +106,32 @@ class Settings(BaseSettings):
     create_window_s: int = Field(60, ge=1)
     max_streams_per_user: int = Field(5, ge=1)
 
+    model: str | None = Field(None, description="The AI provider's model; a default per provider")
+    allowed_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Models customModel may name; default: just `model`"
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("FEATURE_PLANNER_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY"),
+    )
+    anthropic_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("FEATURE_PLANNER_ANTHROPIC_BASE_URL", "ANTHROPIC_BASE_URL"),
+    )
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("FEATURE_PLANNER_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("FEATURE_PLANNER_OPENAI_BASE_URL", "OPENAI_BASE_URL")
+    )
+    max_output_tokens: int = Field(4096, ge=256, le=64_000)
+    structured_retries: int = Field(2, ge=0, le=10, description="Re-asks for an invalid result")
+    provider_retries: int = Field(3, ge=0, le=10, description="Retries of 429/5xx before text")
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite:///{_data_home() / 'feature-planner' / 'agents.db'}",
+        description="Custom agents: a SQLite file (default) or PostgreSQL",
+    )
+
     offline_chunk_chars: int = Field(24, ge=1)
     offline_interval_ms: float = Field(40, ge=0)
 
@@ -111,9 +155,9 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     _parse_users = field_validator("users", mode="before")(_parse_mapping)
-    _parse_origins = field_validator("trusted_origins", "scripted_models", mode="before")(
-        _parse_list
-    )
+    _parse_origins = field_validator(
+        "trusted_origins", "scripted_models", "allowed_models", mode="before"
+    )(_parse_list)
 
     @field_validator("repository")
     @classmethod
@@ -138,6 +182,30 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin like https://example.com")
         return [origin.lower() for origin in value]
 
+    @model_validator(mode="after")
+    def _ai_provider_has_a_key(self) -> Settings:
+        if self.provider in ("anthropic", "claude-agent-sdk") and self.anthropic_api_key is None:
+            raise ValueError(
+                f"provider {self.provider} needs FEATURE_PLANNER_ANTHROPIC_API_KEY "
+                "(or ANTHROPIC_API_KEY)"
+            )
+        if self.provider == "openai" and self.openai_api_key is None and not self.openai_base_url:
+            raise ValueError(
+                "provider openai needs FEATURE_PLANNER_OPENAI_API_KEY (or OPENAI_API_KEY), "
+                "or FEATURE_PLANNER_OPENAI_BASE_URL for a local server such as Ollama"
+            )
+        return self
+
+    @property
+    def ai_model(self) -> str:
+        """The model an AI provider uses when the request names none."""
+        return self.model or DEFAULT_MODELS.get(self.provider, "")
+
+    @property
+    def models(self) -> list[str]:
+        """The models ``customModel`` may name (AI providers only)."""
+        return self.allowed_models or [self.ai_model]
+
     @property
     def base_url(self) -> str:
         if self.public_url:
@@ -153,6 +221,7 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            name = "_".join(str(part) for part in error["loc"][:1]) or "settings"
-            problems.append(f"FEATURE_PLANNER_{name.upper()}: {error['msg']}")
+            name = "_".join(str(part) for part in error["loc"][:1])
+            prefix = f"FEATURE_PLANNER_{name.upper()}: " if name else ""
+            problems.append(f"{prefix}{error['msg'].removeprefix('Value error, ')}")
         raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None

@@ -5,5 +5,17 @@ Nothing here knows about HTTP or SSE: a provider reports its text and activity t
 """
 
 from .base import PlanRequest, PlanResult, Provider, RunSink
+from .profile import DEFAULT_AGENT, AgentProfile
+from .tools import RepositoryTools, ToolDefinition, ToolResult
 
-__all__ = ["PlanRequest", "PlanResult", "Provider", "RunSink"]
+__all__ = [
+    "DEFAULT_AGENT",
+    "AgentProfile",
+    "PlanRequest",
+    "PlanResult",
+    "Provider",
+    "RepositoryTools",
+    "RunSink",
+    "ToolDefinition",
+    "ToolResult",
+]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..models import FeatureType, PriorityLevel, Suggestion, SuggestionRequest, TokenUsage
+from .profile import AgentProfile
 
 __all__ = ["PlanRequest", "PlanResult", "Provider", "RunSink"]
 
@@ -23,9 +24,12 @@ class PlanRequest:
     repository: Path
     additional_context: str | None = None
     model: str | None = None
+    agent: AgentProfile | None = None  # the user's active custom agent; None: the default
 
     @classmethod
-    def from_request(cls, request: SuggestionRequest, repository: Path) -> PlanRequest:
+    def from_request(
+        cls, request: SuggestionRequest, repository: Path, agent: AgentProfile | None = None
+    ) -> PlanRequest:
         return cls(
             page_or_component=request.page_or_component,
             feature_type=request.feature_type,
@@ -33,6 +37,7 @@ class PlanRequest:
             additional_context=request.additional_context,
             model=request.custom_model,
             repository=repository,
+            agent=agent,
         )
 
 

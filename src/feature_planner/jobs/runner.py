@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..agent.base import PlanRequest, PlanResult, Provider
+from ..agent.profile import AgentProfile
 from ..errors import ProviderError, StoreUnavailableError
 from ..models import ErrorCode, JobState
 from ..sse import dump_json, encode_event
 from .coalesce import DeltaCoalescer
 from .store import JobStore
 
-__all__ = ["JobRun", "now_ms"]
+__all__ = ["AgentLookup", "JobRun", "now_ms"]
 
 logger = logging.getLogger("feature_planner.jobs")
 
@@ -64,9 +67,12 @@ class JobRun:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    def start(self, provider: Provider, request: PlanRequest) -> asyncio.Task[None]:
+    def start(
+        self, provider: Provider, request: PlanRequest, agent: AgentLookup | None = None
+    ) -> asyncio.Task[None]:
+        """Run in a task of its own; ``agent`` loads the user's custom agent first."""
         self.task = asyncio.get_running_loop().create_task(
-            self._execute(provider, request), name=f"job-{self.job_id}"
+            self._execute(provider, request, agent), name=f"job-{self.job_id}"
         )
         return self.task
 
@@ -75,10 +81,14 @@ class JobRun:
             self._cancel_message = message
             self.task.cancel()
 
-    async def _execute(self, provider: Provider, request: PlanRequest) -> None:
+    async def _execute(
+        self, provider: Provider, request: PlanRequest, agent: AgentLookup | None
+    ) -> None:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self._time_limit_s):
+                if agent is not None:
+                    request = dataclasses.replace(request, agent=await _load(agent))
                 result = await provider.run(request, self)
         except TimeoutError:
             state, name, data = self._failure(
@@ -137,6 +147,18 @@ class JobRun:
     def _emit(self, name: str, data: dict[str, Any]) -> None:
         self._last_id += 1
         self._store.append(self.job_id, encode_event(self._last_id, name, dump_json(data)))
+
+
+AgentLookup = Callable[[], Awaitable[AgentProfile | None]]
+
+
+async def _load(agent: AgentLookup) -> AgentProfile | None:
+    try:
+        return await agent()
+    except StoreUnavailableError:
+        raise ProviderError(
+            "Your custom agent could not be loaded (its database is unreachable); try again"
+        ) from None
 
 
 def _complete(result: PlanResult, provider: Provider, elapsed_ms: int) -> dict[str, Any]:

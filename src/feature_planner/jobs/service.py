@@ -10,11 +10,13 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..agent.base import PlanRequest, Provider
+from ..agent.profile import AgentProfile
 from ..errors import (
     FeaturePlannerError,
     InvalidJobIdError,
@@ -60,6 +62,7 @@ class JobService:
         limits: ServiceLimits,
         create_limiter: CreateRateLimiter,
         stream_limiter: StreamLimiter,
+        agents: Callable[[str], Awaitable[AgentProfile | None]] | None = None,
     ) -> None:
         self.store = store
         self.provider = provider
@@ -67,6 +70,7 @@ class JobService:
         self.limits = limits
         self._create_limiter = create_limiter
         self._stream_limiter = stream_limiter
+        self._agents = agents  # the user's active custom agent, by user id
         self._heartbeat = Heartbeat(limits.heartbeat_s)
         self._runs: dict[str, JobRun] = {}
         self._unwatched_since: dict[str, float] = {}
@@ -212,7 +216,12 @@ class JobService:
         )
         self._runs[job.id] = run
         self.executions += 1
-        task = run.start(self.provider, PlanRequest.from_request(job.request, self.repository))
+        agents, user_id = self._agents, job.user_id
+        task = run.start(
+            self.provider,
+            PlanRequest.from_request(job.request, self.repository),
+            (lambda: agents(user_id)) if agents is not None else None,
+        )
         task.add_done_callback(lambda _: self._run_finished(job.id))
         logger.info("job %s started for user %s", job.id, job.user_id)
 

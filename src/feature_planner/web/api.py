@@ -20,19 +20,16 @@ from ..auth import Identity, check_same_origin
 from ..errors import (
     InvalidJsonError,
     InvalidLastEventIdError,
-    PayloadTooLargeError,
     RequestValidationError,
-    UnsupportedMediaTypeError,
 )
 from ..jobs.service import STREAM_PATH, NothingMoreError
 from ..models import FeatureType, PriorityLevel, SuggestionRequest
+from .bodies import field_errors, read_json_body
 from .openapi import CREATE_OPENAPI, DELETE_RESPONSES, STREAM_RESPONSES, error_responses
 from .responses import EventStreamResponse, json_response
 from .state import AppState
 
-__all__ = ["MAX_BODY_BYTES", "PREFIX", "PlannerApi"]
-
-MAX_BODY_BYTES = 16 * 1024
+__all__ = ["PREFIX", "PlannerApi"]
 PREFIX = "/api/feature-planner"
 
 _JOB_ID_PARAMETER = {
@@ -134,7 +131,7 @@ class PlannerApi:
 
     async def create_job(self, request: Request) -> Response:
         identity = self._authenticate(request, state_changing=True)
-        suggestion = _parse_suggestion(await _read_json_body(request))
+        suggestion = _parse_suggestion(await read_json_body(request))
         job = await self._service.create(identity.user_id, suggestion)
         stream_url = STREAM_PATH + job.id
         data = {"jobId": job.id, "streamUrl": stream_url, "expiresAt": job.expires_at_ms}
@@ -185,56 +182,13 @@ def _provider_label(name: str) -> str:
 # -- parsing ---------------------------------------------------------------------------
 
 
-async def _read_json_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise PayloadTooLargeError
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";", 1)[0].strip().lower() != "application/json":
-        raise UnsupportedMediaTypeError
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise PayloadTooLargeError
-    return bytes(body)
-
-
 def _parse_suggestion(body: bytes) -> SuggestionRequest:
     try:
         return SuggestionRequest.model_validate_json(body, by_alias=True, by_name=False)
     except ValidationError as exc:
         if any(error["type"] == "json_invalid" for error in exc.errors()):
             raise InvalidJsonError from None
-        raise RequestValidationError(_field_errors(exc)) from None
-
-
-def _field_errors(exc: ValidationError) -> list[dict[str, str]]:
-    fields = []
-    for error in exc.errors(include_url=False):
-        field = ".".join(str(part) for part in error["loc"]) or "body"
-        message = (
-            "is not a field of this request"
-            if error["type"] == "extra_forbidden"
-            else _message(error)
-        )
-        fields.append({"field": field, "message": message})
-    return fields
-
-
-def _message(error: Any) -> str:
-    kind, ctx = error["type"], error.get("ctx") or {}
-    if kind == "missing":
-        return "is required"
-    if kind in ("string_too_short", "too_short"):
-        return "must not be empty" if ctx.get("min_length") == 1 else error["msg"]
-    if kind in ("string_too_long", "too_long"):
-        return f"must be at most {ctx.get('max_length')} characters"
-    if kind == "enum":
-        return f"must be one of {ctx.get('expected', '')}"
-    if kind == "model_type":
-        return "the body must be a JSON object"
-    return str(error["msg"])
+        raise RequestValidationError(field_errors(exc)) from None
 
 
 def _last_event_id(request: Request) -> int | None:

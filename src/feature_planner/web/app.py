@@ -15,6 +15,7 @@ from starlette.responses import Response
 from .. import __version__
 from ..agent.base import Provider
 from ..agent.providers import build_provider
+from ..agents import AgentStore
 from ..auth import ClaimOnce, LocalAuthenticator
 from ..config import Settings, load_settings
 from ..errors import FeaturePlannerError
@@ -30,6 +31,7 @@ from ..limits import (
 from ..logs import redact_access_log
 from ..redis_client import connect_redis, guarded
 from . import api, pages
+from .agent_api import AgentApi
 from .responses import handle_feature_planner_error, json_bytes
 from .state import AppState
 
@@ -51,11 +53,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redact_access_log()
+        await state.agents.start()
         await state.service.start()
         try:
             yield
         finally:
             await state.service.stop()
+            await state.agents.close()
 
     app = FastAPI(
         title="Feature Planner",
@@ -71,6 +75,7 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(Exception, _unexpected_exception)
     api.PlannerApi(state).mount(app)
+    AgentApi(state, state.agents).mount(app)
     app.include_router(pages.router)
     static = resources.files("feature_planner.web").joinpath("static")
     app.mount("/static", pages.StaticAssets(directory=str(static)), name="static")
@@ -105,6 +110,7 @@ def _build_state(settings: Settings, store: JobStore | None, provider: Provider 
     else:
         store = store if store is not None else MemoryJobStore(ttls)
         stream_limiter = MemoryStreamLimiter(settings.max_streams_per_user)
+    agents = AgentStore(settings.database_url)
     service = JobService(
         store,
         provider if provider is not None else build_provider(settings),
@@ -122,6 +128,7 @@ def _build_state(settings: Settings, store: JobStore | None, provider: Provider 
             limits_storage(client, settings.redis_url),
         ),
         stream_limiter=stream_limiter,
+        agents=agents.active,
     )
     auth = LocalAuthenticator(
         {user: token.get_secret_value() for user, token in settings.users.items()},
@@ -133,6 +140,7 @@ def _build_state(settings: Settings, store: JobStore | None, provider: Provider 
         settings=settings,
         auth=auth,
         service=service,
+        agents=agents,
         trusted_origins=frozenset(settings.trusted_origins),
     )
 

@@ -6,7 +6,13 @@ from typing import Any
 
 from ..models import CreateJobResponse, SuggestionRequest
 
-__all__ = ["CREATE_OPENAPI", "DELETE_RESPONSES", "STREAM_RESPONSES", "error_responses"]
+__all__ = [
+    "CREATE_OPENAPI",
+    "DELETE_RESPONSES",
+    "STREAM_RESPONSES",
+    "envelope",
+    "error_responses",
+]
 
 _DESCRIPTIONS = {
     204: "Resumed from the job's final event: nothing more, ever",
@@ -56,7 +62,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def _envelope(schema: dict[str, Any]) -> dict[str, Any]:
+def envelope(schema: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "object",
         "required": ["success", "data"],
@@ -76,7 +82,7 @@ CREATE_OPENAPI: dict[str, Any] = {
             "description": "The job was created; open streamUrl to run and watch it",
             "content": {
                 "application/json": {
-                    "schema": _envelope(CreateJobResponse.model_json_schema(by_alias=True))
+                    "schema": envelope(CreateJobResponse.model_json_schema(by_alias=True))
                 }
             },
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..agents import AgentStore
 from ..auth import LocalAuthenticator
 from ..config import Settings
 from ..jobs.service import JobService
@@ -16,4 +17,5 @@ class AppState:
     settings: Settings
     auth: LocalAuthenticator
     service: JobService
+    agents: AgentStore
     trusted_origins: frozenset[str]

@@ -71,7 +71,10 @@ class ScriptedProvider(Provider):
             raise ProviderError(f"{self.failure_message} (after the last chunk)")
         return PlanResult(
             suggestions=self._suggestions or self._default_suggestions(request),
-            context=f"Scripted run of {len(self.chunks)} chunks for {request.page_or_component}",
+            context=(
+                f"Scripted run of {len(self.chunks)} chunks for {request.page_or_component}"
+                + (f" by the agent {request.agent.name}" if request.agent else "")
+            ),
             model=request.model or (self._models[0] if self._models else "scripted"),
             token_usage=TokenUsage(
                 input_tokens=len(request.page_or_component), output_tokens=len(self.chunks)

@@ -1,0 +1,48 @@
+"""Who the agent is: the default feature-planning agent, or a user's custom one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field
+
+from ..models import Sanitized, WireModel
+
+__all__ = ["DEFAULT_AGENT", "TOOL_NAMES", "AgentProfile", "ToolName"]
+
+ToolName = Literal["Glob", "Grep", "Read"]
+TOOL_NAMES: tuple[ToolName, ...] = ("Glob", "Grep", "Read")
+
+
+class AgentProfile(WireModel):
+    """The body of ``PUT /api/feature-planner/agent``, and what a run uses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Sanitized, Field(min_length=1, max_length=100)]
+    role: Annotated[str, Sanitized, Field(min_length=1, max_length=500)]
+    focus: Annotated[str, Sanitized, Field(min_length=1, max_length=500)]
+    system_prompt: Annotated[str, Field(min_length=1, max_length=8000)]
+    temperature: Annotated[float, Field(ge=0, le=1)] = 0.7
+    tools: Annotated[list[ToolName], Field(max_length=3)] = Field(
+        default_factory=lambda: list(TOOL_NAMES)
+    )
+    is_active: bool = True
+
+
+DEFAULT_AGENT = AgentProfile(
+    name="Feature planner",
+    role="Senior product engineer who plans features grounded in the actual code",
+    focus="Specific, buildable features that fit the page's existing code and conventions",
+    system_prompt=(
+        "You are a senior product engineer. You propose features for one page or component "
+        "of the user's code repository, grounded in what the code actually does.\n"
+        "First read CLAUDE.md (and the README) at the repository root when they exist: they "
+        "describe the project's conventions. Then explore with your tools: find the files of "
+        "the page or component, read them, and look at what they use.\n"
+        "While you work, narrate briefly in plain prose what you look at and what you find; "
+        "the user watches this text live. Never write JSON in your narrative.\n"
+        "When you know enough, call the submit_suggestions tool exactly once with 3 to 5 "
+        "suggestions of the requested type and priority. Each names the real files involved."
+    ),
+)

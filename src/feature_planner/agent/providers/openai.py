@@ -1,0 +1,481 @@
+"""The ``openai`` provider: Chat Completions streaming with function tools, any compatible server.
+
+The base URL is configurable, so the same code talks to OpenAI, Ollama, vLLM and LM Studio.
+The service runs the tool loop itself: each request streams the model's narrative to the
+sink and collects its tool calls; the repository tools run here and their results go back as
+``tool`` messages, until the model calls ``submit_suggestions`` with a valid plan.
+
+Failures are translated where they enter (``_failure_message``): the SDK's exceptions never
+leave this module, and no message contains the API key. A request that fails before it has
+streamed any text is retried with exponential backoff when the failure is transient (429,
+5xx, connection); once text has reached the user, a retry would repeat it, so the run fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+from openai.types.chat import (
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageFunctionToolCallParam,
+    ChatCompletionMessageParam,
+)
+from openai.types.completion_usage import CompletionUsage
+
+from ...errors import ProviderError
+from ...models import TokenUsage
+from ..base import PlanRequest, PlanResult, Provider, RunSink
+from ..planner import (
+    SUBMIT_TOOL_DESCRIPTION,
+    SUBMIT_TOOL_NAME,
+    InvalidPlanError,
+    PlanOutput,
+    parse_plan,
+    plan_schema,
+    system_prompt,
+    user_prompt,
+)
+from ..profile import DEFAULT_AGENT
+from ..tools import RepositoryTools
+from .options import AIOptions
+
+__all__ = ["OpenAIProvider"]
+
+MAX_TOOL_ROUNDS = 25
+_RETRYABLE_STATUSES = frozenset({408, 409, 429})
+_REMINDER = (
+    f"Call the {SUBMIT_TOOL_NAME} tool now with 3 to 5 suggestions and a short context. "
+    "Do not answer in plain text."
+)
+_LAST_ROUND = f"You have used all your tool rounds. Call {SUBMIT_TOOL_NAME} now with what you know."
+_KEY_HINT = "check FEATURE_PLANNER_OPENAI_API_KEY"
+
+
+@dataclass
+class _ToolCall:
+    id: str
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+    @property
+    def raw_arguments(self) -> str:
+        return "".join(self.arguments)
+
+    def message(self) -> ChatCompletionMessageFunctionToolCallParam:
+        # Servers that render history through a chat template (vLLM, Ollama) parse the
+        # arguments again: truncated JSON goes back as "{}", the tool result says what failed.
+        arguments = self.raw_arguments
+        if not isinstance(_json_object(arguments), dict):
+            arguments = "{}"
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": arguments},
+        }
+
+
+@dataclass
+class _Turn:
+    """One streamed response: its text, tool calls, finish reason, usage and model."""
+
+    text: str = ""
+    tool_calls: list[_ToolCall] = field(default_factory=list)
+    finish_reason: str | None = None
+    usage: CompletionUsage | None = None
+    model: str | None = None
+
+
+@dataclass
+class _Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read: int | None = None
+    cache_creation: int | None = None
+
+    def add(self, usage: CompletionUsage | None) -> None:
+        if usage is None:
+            return
+        self.input_tokens += usage.prompt_tokens or 0
+        self.output_tokens += usage.completion_tokens or 0
+        details = usage.prompt_tokens_details
+        if details is not None and details.cached_tokens is not None:
+            self.cache_read = (self.cache_read or 0) + details.cached_tokens
+        if details is not None and details.cache_write_tokens is not None:
+            self.cache_creation = (self.cache_creation or 0) + details.cache_write_tokens
+
+    def result(self) -> TokenUsage:
+        return TokenUsage(
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            cache_read_input_tokens=self.cache_read,
+            cache_creation_input_tokens=self.cache_creation,
+        )
+
+
+class _Narrative:
+    """Forwards text to the sink, a blank line between the narratives of successive turns."""
+
+    def __init__(self, sink: RunSink) -> None:
+        self._sink = sink
+        self._tail = ""
+        self._new_turn = False
+
+    def begin_turn(self) -> None:
+        self._new_turn = bool(self._tail)
+
+    def write(self, text: str) -> None:
+        if self._new_turn and not self._tail.endswith("\n\n"):
+            self._sink.text("\n" if self._tail.endswith("\n") else "\n\n")
+        self._new_turn = False
+        self._sink.text(text)
+        self._tail = (self._tail + text)[-2:]
+
+
+class _Retry(Exception):
+    """A request failed before it streamed any text, in a way worth trying again."""
+
+    def __init__(
+        self, cause: openai.APIError, delay: float | None, *, drop: str | None = None
+    ) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.delay = delay
+        self.drop = drop  # a parameter the model refused; retried without it, at once
+
+
+class OpenAIProvider(Provider):
+    name = "openai"
+
+    def __init__(
+        self,
+        options: AIOptions,
+        *,
+        retry_base_delay: float = 0.5,
+        retry_max_delay: float = 20.0,
+        max_tool_rounds: int = MAX_TOOL_ROUNDS,
+    ) -> None:
+        self._options = options
+        self._retry_base_delay = retry_base_delay
+        self._retry_max_delay = retry_max_delay
+        self._max_tool_rounds = max_tool_rounds
+        # The SDK's own retries are off: ours know whether text has already streamed.
+        self._client = openai.AsyncOpenAI(
+            api_key=options.api_key or "not-needed",
+            base_url=options.base_url,
+            max_retries=0,
+        )
+        self._base_url = str(self._client.base_url).rstrip("/")
+        # OpenAI's newer models refuse ``max_tokens``; other servers may not know its successor.
+        self._official = self._client.base_url.host == "api.openai.com"
+
+    @property
+    def models(self) -> Sequence[str]:
+        return self._options.allowed_models
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def run(self, request: PlanRequest, sink: RunSink) -> PlanResult:
+        profile = request.agent or DEFAULT_AGENT
+        model = request.model or self._options.model
+        tools = RepositoryTools(request.repository, allowed=profile.tools)
+        params = self._params(model, profile.temperature, tools)
+        messages: list[ChatCompletionMessageParam] = [
+            {"role": "system", "content": system_prompt(request.agent)},
+            {"role": "user", "content": user_prompt(request)},
+        ]
+        narrative = _Narrative(sink)
+        usage = _Usage()
+        model_used = model
+        retries = 0
+        reminded = False
+        for round_number in range(1, self._max_tool_rounds + 1):
+            if round_number == self._max_tool_rounds:
+                messages.append({"role": "user", "content": _LAST_ROUND})
+            turn = await self._complete(messages, params, narrative)
+            usage.add(turn.usage)
+            model_used = turn.model or model_used
+            if turn.finish_reason == "content_filter":
+                raise ProviderError("The model's answer was stopped by the content filter")
+            if not turn.tool_calls:
+                if reminded:
+                    raise ProviderError(
+                        f"The model {model} answered without calling {SUBMIT_TOOL_NAME}, even "
+                        "when reminded; choose a model that supports tool calls"
+                    )
+                reminded = True
+                messages.append({"role": "assistant", "content": turn.text})
+                messages.append({"role": "user", "content": _REMINDER})
+                continue
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": turn.text or None,
+                    "tool_calls": [call.message() for call in turn.tool_calls],
+                }
+            )
+            plan, feedback = _submitted_plan(turn.tool_calls)
+            if plan is not None:
+                return PlanResult(
+                    suggestions=plan.to_suggestions(),
+                    context=plan.context,
+                    model=model_used,
+                    token_usage=usage.result(),
+                    retry_count=retries,
+                )
+            if feedback:
+                retries += 1
+                if retries > self._options.structured_retries:
+                    raise ProviderError(
+                        f"The model's suggestions were still invalid after "
+                        f"{self._options.structured_retries} retries: {feedback[-1]}"
+                    )
+            for call in turn.tool_calls:
+                if call.name == SUBMIT_TOOL_NAME:
+                    content = feedback.pop(0)
+                else:
+                    content = await _run_tool(tools, call, sink)
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
+        raise ProviderError(
+            f"The model did not call {SUBMIT_TOOL_NAME} within {self._max_tool_rounds} rounds "
+            "of tool use"
+        )
+
+    def _params(self, model: str, temperature: float, tools: RepositoryTools) -> dict[str, Any]:
+        definitions: list[ChatCompletionFunctionToolParam] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": tool.name,
+                    "description": tool.description,
+                    "parameters": dict(tool.input_schema),
+                },
+            }
+            for tool in tools.definitions()
+        ]
+        definitions.append(
+            {
+                "type": "function",
+                "function": {
+                    "name": SUBMIT_TOOL_NAME,
+                    "description": SUBMIT_TOOL_DESCRIPTION,
+                    "parameters": plan_schema(),
+                },
+            }
+        )
+        limit = "max_completion_tokens" if self._official else "max_tokens"
+        return {
+            "model": model,
+            "tools": definitions,
+            "temperature": temperature,
+            limit: self._options.max_output_tokens,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+
+    async def _complete(
+        self,
+        messages: list[ChatCompletionMessageParam],
+        params: dict[str, Any],
+        narrative: _Narrative,
+    ) -> _Turn:
+        """One request, retried with backoff while it fails before streaming any text."""
+        attempt = 0
+        while True:
+            try:
+                return await self._stream(messages, params, narrative)
+            except _Retry as retry:
+                if retry.drop is not None:
+                    del params[retry.drop]
+                    continue
+                if attempt >= self._options.provider_retries:
+                    tries = f" (tried {attempt + 1} times)" if attempt else ""
+                    message = self._failure_message(retry.cause, params["model"])
+                    raise ProviderError(message + tries) from None
+                backoff = self._retry_base_delay * 2**attempt * (1 + random.random() / 4)
+                await asyncio.sleep(min(max(backoff, retry.delay or 0), self._retry_max_delay))
+                attempt += 1
+
+    async def _stream(
+        self,
+        messages: list[ChatCompletionMessageParam],
+        params: dict[str, Any],
+        narrative: _Narrative,
+    ) -> _Turn:
+        turn = _Turn()
+        calls: dict[int, _ToolCall] = {}
+        chunks = 0
+        narrative.begin_turn()
+        try:
+            stream = await self._client.chat.completions.create(messages=messages, **params)
+            try:
+                async for chunk in stream:
+                    chunks += 1
+                    turn.model = chunk.model or turn.model
+                    if chunk.usage is not None:  # the last chunk; some servers repeat it
+                        turn.usage = chunk.usage
+                    for choice in chunk.choices[:1]:
+                        delta = choice.delta
+                        text = (delta.content or "") + (delta.refusal or "")
+                        if text:
+                            turn.text += text
+                            narrative.write(text)
+                        for piece in delta.tool_calls or ():
+                            _accumulate(calls, turn, piece)
+                        if choice.finish_reason is not None:
+                            turn.finish_reason = choice.finish_reason
+            finally:
+                # Closing at once also on cancellation: no more tokens are generated or billed.
+                await stream.close()
+        except openai.APIError as exc:
+            raise self._failure(exc, params, streamed=bool(turn.text)) from None
+        except ValueError:  # a data line that is not a JSON chunk
+            chunks = 0
+        if chunks == 0:
+            raise ProviderError(
+                f"The server at {self._base_url} did not answer with a Chat Completions stream; "
+                "check FEATURE_PLANNER_OPENAI_BASE_URL (it usually ends in /v1)"
+            ) from None
+        if turn.finish_reason is None:
+            # The body ended without a finish reason: a proxy or the server cut the answer.
+            cut = openai.APIConnectionError(
+                message="The response ended early", request=stream.response.request
+            )
+            raise self._failure(cut, params, streamed=bool(turn.text))
+        for index, call in enumerate(turn.tool_calls):
+            call.id = call.id or f"call_{len(messages)}_{index}"
+        return turn
+
+    def _failure(
+        self, exc: openai.APIError, params: dict[str, Any], *, streamed: bool
+    ) -> Exception:
+        model = str(params["model"])
+        if streamed:
+            return ProviderError(
+                f"The model's answer broke off after it had started "
+                f"({self._failure_message(exc, model)}); try again"
+            )
+        if (
+            isinstance(exc, openai.BadRequestError)
+            and exc.param == "temperature"
+            and "temperature" in params
+        ):
+            # Reasoning models (o-series, gpt-5) accept only their default temperature.
+            return _Retry(exc, None, drop="temperature")
+        if _retryable(exc):
+            return _Retry(exc, _retry_after(exc))
+        return ProviderError(self._failure_message(exc, model))
+
+    def _failure_message(self, exc: openai.APIError, model: str) -> str:
+        """What the user is told; never the API key, never the server's 401 text."""
+        if isinstance(exc, openai.AuthenticationError):
+            return f"The OpenAI API key was refused; {_KEY_HINT}"
+        detail = self._redact(_error_text(exc))
+        if isinstance(exc, openai.PermissionDeniedError):
+            return f"The OpenAI-compatible server refused access to model {model}: {detail}"
+        if isinstance(exc, openai.NotFoundError):
+            return (
+                f"The model {model} was not found at {self._base_url} ({detail}); check "
+                "FEATURE_PLANNER_MODEL or customModel, and that the base URL ends in /v1"
+            )
+        if isinstance(exc, openai.RateLimitError):
+            if exc.code == "insufficient_quota":
+                return f"The OpenAI account has run out of quota: {detail}"
+            return f"The model {model} is rate limited: {detail}"
+        if isinstance(exc, openai.APIStatusError):
+            return f"The OpenAI-compatible server answered HTTP {exc.status_code}: {detail}"
+        if isinstance(exc, openai.APIConnectionError):
+            return f"The connection to the OpenAI-compatible server at {self._base_url} failed"
+        return f"The OpenAI-compatible server reported an error: {detail}"
+
+    def _redact(self, text: str) -> str:
+        key = self._options.api_key
+        if key:
+            text = text.replace(key, "[redacted]")
+        return text[:300]
+
+
+def _accumulate(calls: dict[int, _ToolCall], turn: _Turn, piece: Any) -> None:
+    """Join a tool call streamed over several chunks: id and name first, arguments in pieces."""
+    call = calls.get(piece.index)
+    if call is None or (piece.id and call.id and piece.id != call.id):
+        call = calls[piece.index] = _ToolCall(id=piece.id or "")
+        turn.tool_calls.append(call)
+    call.id = call.id or piece.id or ""
+    if piece.function is not None:
+        if piece.function.name and not call.name:
+            call.name = piece.function.name
+        if piece.function.arguments:
+            call.arguments.append(piece.function.arguments)
+
+
+def _submitted_plan(calls: Sequence[_ToolCall]) -> tuple[PlanOutput | None, list[str]]:
+    """The first valid plan submitted in this turn, else the feedback for each attempt."""
+    feedback: list[str] = []
+    for call in calls:
+        if call.name != SUBMIT_TOOL_NAME:
+            continue
+        try:
+            return parse_plan(call.raw_arguments or "{}"), []
+        except InvalidPlanError as exc:
+            feedback.append(exc.feedback)
+    return None, feedback
+
+
+async def _run_tool(tools: RepositoryTools, call: _ToolCall, sink: RunSink) -> str:
+    known = {definition.name for definition in tools.definitions()}
+    if call.name not in known:
+        available = ", ".join(sorted(known | {SUBMIT_TOOL_NAME}))
+        return f"Error: there is no tool named {call.name!r}; the tools are {available}."
+    arguments = _json_object(call.raw_arguments or "{}")
+    if not isinstance(arguments, dict):
+        return f"Error: the arguments of {call.name} must be a JSON object."
+    sink.activity(call.name, tools.describe(call.name, arguments))
+    result = await tools.call(call.name, arguments)
+    if result.is_error and not result.text.startswith("Error"):
+        return f"Error: {result.text}"
+    return result.text
+
+
+def _json_object(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _retryable(exc: openai.APIError) -> bool:
+    if isinstance(exc, openai.APIConnectionError):
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        if exc.code == "insufficient_quota":  # a 429 that waiting does not cure
+            return False
+        return exc.status_code in _RETRYABLE_STATUSES or exc.status_code >= 500
+    # An error event inside the stream (no HTTP status): retry only the server's own trouble.
+    return exc.type == "server_error" or exc.code in {"server_error", "rate_limit_exceeded"}
+
+
+def _retry_after(exc: openai.APIError) -> float | None:
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    try:
+        return float(exc.response.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+
+
+def _error_text(exc: openai.APIError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and isinstance(error.get("message"), str):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+    return exc.message

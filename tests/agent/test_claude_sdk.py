@@ -1,0 +1,586 @@
+"""The ``claude-agent-sdk`` provider, running the SDK's real bundled runtime (Claude Code).
+
+The runtime is pointed at the local fake Messages API (``anthropic_server.py``) with
+``ANTHROPIC_BASE_URL``, so whole runs (tool rounds, retries, errors, cancellation) happen
+offline, through the real subprocess and its control protocol. A few tests stand a shell
+script in for the runtime, for failures the real one does not produce on cue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from feature_planner.agent.base import PlanRequest, PlanResult
+from feature_planner.agent.planner import SUBMIT_TOOL_NAME, plan_schema, system_prompt
+from feature_planner.agent.profile import AgentProfile
+from feature_planner.agent.providers import claude_sdk
+from feature_planner.agent.providers.claude_sdk import ClaudeAgentSdkProvider
+from feature_planner.agent.providers.options import AIOptions
+from feature_planner.errors import ConfigurationError, ProviderError
+from feature_planner.models import FeatureType, PriorityLevel
+from feature_planner.serving import BackgroundServer
+from tests.agent.anthropic_server import (
+    FakeAnthropic,
+    HttpError,
+    Step,
+    ToolCall,
+    Turn,
+    Usage,
+    tool_result_text,
+)
+
+KEY = "sk-ant-test-0123456789-SECRET"
+MODEL = "claude-sonnet-4-5"
+PAGE = "src/app/collections/page.tsx"
+PAGE_MARKER = "export default async function CollectionsPage()"
+SECRET = "DATABASE_PASSWORD=hunter2-do-not-leak"
+
+VALID_PLAN: dict[str, Any] = {
+    "suggestions": [
+        {
+            "title": f"Suggestion {n} for the collections page",
+            "rationale": f"Rationale {n}, grounded in {PAGE}",
+            "description": f"Description {n}: extend CollectionGrid in {PAGE}.",
+            "implementationConsiderations": [f"Consideration {n}.1", f"Consideration {n}.2"],
+        }
+        for n in (1, 2, 3)
+    ],
+    "context": f"Read CLAUDE.md and {PAGE}; getCollections lives in src/lib/collections.ts.",
+}
+INVALID_PLAN: dict[str, Any] = {"suggestions": VALID_PLAN["suggestions"][:1], "context": "x"}
+
+
+def mcp(tool: str) -> str:
+    return f"mcp__repository__{tool}"
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.chunks: list[str] = []
+        self.activities: list[tuple[str, str]] = []
+        self.first_text = asyncio.Event()
+
+    def text(self, chunk: str) -> None:
+        self.chunks.append(chunk)
+        self.first_text.set()
+
+    def activity(self, tool: str, detail: str) -> None:
+        self.activities.append((tool, detail))
+
+    @property
+    def narrative(self) -> str:
+        return "".join(self.chunks)
+
+
+@pytest.fixture(scope="module")
+def fake_server() -> Iterator[tuple[FakeAnthropic, str]]:
+    fake = FakeAnthropic(api_key=KEY)
+    with BackgroundServer(fake.app) as server:
+        yield fake, server.url
+
+
+@pytest.fixture
+def fake(fake_server: tuple[FakeAnthropic, str]) -> FakeAnthropic:
+    fake_server[0].play([])
+    return fake_server[0]
+
+
+@pytest.fixture(autouse=True)
+def runtime_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh, writable HOME per test, and no credentials or settings of the machine."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in list(os.environ):
+        if name.startswith(("ANTHROPIC_", "CLAUDE_")) or name == "CLAUDECODE":
+            monkeypatch.delenv(name)
+
+
+MakeProvider = Callable[..., ClaudeAgentSdkProvider]
+
+
+@pytest.fixture
+def make_provider(fake_server: tuple[FakeAnthropic, str]) -> MakeProvider:
+    def make(**overrides: Any) -> ClaudeAgentSdkProvider:
+        provider_kwargs = {
+            key: overrides.pop(key) for key in ("cli_path", "max_turns") if key in overrides
+        }
+        settings: dict[str, Any] = {
+            "api_key": KEY,
+            "base_url": fake_server[1],
+            "model": MODEL,
+            "allowed_models": (MODEL, "claude-haiku-4-5"),
+            "structured_retries": 2,
+            "provider_retries": 1,
+            **overrides,
+        }
+        return ClaudeAgentSdkProvider(AIOptions(**settings), **provider_kwargs)
+
+    return make
+
+
+def _write(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content, encoding="utf-8")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "shop"
+    _write(root / "CLAUDE.md", "# CLAUDE.md\n\nUse server components for data fetching.\n")
+    _write(root / "README.md", "# Acme Shop\n\nA storefront built with Next.js.\n")
+    _write(
+        root / PAGE,
+        "import { getCollections } from '@/lib/collections'\n\n"
+        f"{PAGE_MARKER} {{\n"
+        "  const collections = await getCollections()\n"
+        "  return <CollectionGrid items={collections} />\n}\n",
+    )
+    _write(
+        root / "src/lib/collections.ts",
+        "export async function getCollections() {\n  return fetch('/api/collections')\n}\n",
+    )
+    _write(root / ".env", SECRET + "\n")
+    # A project setting whose hook would leave a trace if the runtime loaded it.
+    hook = f"touch {root / 'HOOK_RAN'}"
+    settings = {"hooks": {"UserPromptSubmit": [{"hooks": [{"type": "command", "command": hook}]}]}}
+    _write(root / ".claude/settings.json", json.dumps(settings))
+    return root
+
+
+def _request(repo: Path, **overrides: Any) -> PlanRequest:
+    fields: dict[str, Any] = {
+        "page_or_component": "Collections page",
+        "feature_type": FeatureType.ENHANCEMENT,
+        "priority_level": PriorityLevel.HIGH,
+        "repository": repo,
+    }
+    fields.update(overrides)
+    return PlanRequest(**fields)
+
+
+def _submit(plan: dict[str, Any] = VALID_PLAN, text: Sequence[str] = ()) -> Turn:
+    return Turn(text=text, tool_calls=[ToolCall(mcp(SUBMIT_TOOL_NAME), plan, pieces=7)])
+
+
+async def _run(
+    provider: ClaudeAgentSdkProvider,
+    fake: FakeAnthropic,
+    script: Sequence[Step],
+    request: PlanRequest,
+) -> tuple[PlanResult, RecordingSink]:
+    fake.play(script)
+    sink = RecordingSink()
+    result = await provider.run(request, sink)
+    return result, sink
+
+
+async def _fail(
+    provider: ClaudeAgentSdkProvider,
+    fake: FakeAnthropic,
+    script: Sequence[Step],
+    request: PlanRequest,
+) -> tuple[ProviderError, RecordingSink]:
+    fake.play(script)
+    sink = RecordingSink()
+    with pytest.raises(ProviderError) as caught:
+        await provider.run(request, sink)
+    message = str(caught.value)
+    assert KEY not in message and "Traceback" not in message
+    return caught.value, sink
+
+
+def _runtime_children() -> list[int]:
+    """This process's children that are a Claude Code runtime (alive or not yet reaped)."""
+    found: list[int] = []
+    if not Path("/proc").is_dir():  # Linux only; elsewhere the check is vacuous
+        return found
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        if parent == os.getpid() and b"claude" in cmdline.split(b"\0", 1)[0]:
+            found.append(int(entry.name))
+    return found
+
+
+# -- whole runs through the real runtime -------------------------------------------------------
+
+
+async def test_full_run_streams_the_narrative_runs_our_tools_and_returns_suggestions(
+    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    read_claude_md = ToolCall(mcp("Read"), {"path": "CLAUDE.md"})
+    glob = ToolCall(mcp("Glob"), {"pattern": "src/**/*.tsx"})
+    read_page = ToolCall(mcp("Read"), {"path": PAGE})
+    grep = ToolCall(mcp("Grep"), {"pattern": "getCollections"})
+    script = [
+        Turn(
+            text=["I'll read ", "CLAUDE.md first."],
+            tool_calls=[read_claude_md],
+            usage=Usage(input_tokens=1200, output_tokens=40, cache_creation_input_tokens=1000),
+        ),
+        Turn(
+            text=["Now the pages."],
+            tool_calls=[glob],
+            usage=Usage(input_tokens=300, output_tokens=30, cache_read_input_tokens=1000),
+        ),
+        Turn(
+            text=["Reading the page ", "and its data source."],
+            tool_calls=[read_page, grep],
+            usage=Usage(input_tokens=200, output_tokens=20, cache_read_input_tokens=1300),
+        ),
+        Turn(
+            text=["Here are my suggestions."],
+            tool_calls=[ToolCall(mcp(SUBMIT_TOOL_NAME), VALID_PLAN, pieces=9)],
+            usage=Usage(input_tokens=100, output_tokens=400, cache_read_input_tokens=1500),
+            model="claude-sonnet-4-5-20250929",
+        ),
+    ]
+
+    result, sink = await _run(make_provider(), fake, script, _request(repo))
+
+    # The narrative: every text_delta as it came, rounds apart; never the tools' JSON.
+    assert sink.chunks == [
+        "I'll read ",
+        "CLAUDE.md first.",
+        "\n\nNow the pages.",
+        "\n\nReading the page ",
+        "and its data source.",
+        "\n\nHere are my suggestions.",
+    ]
+    assert [tool for tool, _ in sink.activities] == ["Read", "Glob", "Read", "Grep"]
+    assert "CLAUDE.md" in sink.activities[0][1]
+    assert "src/**/*.tsx" in sink.activities[1][1]
+    assert PAGE in sink.activities[2][1]
+    assert "getCollections" in sink.activities[3][1]
+
+    # The structured result, and what the API reported.
+    assert [s.title for s in result.suggestions] == [s["title"] for s in VALID_PLAN["suggestions"]]
+    assert result.suggestions[0].implementation_considerations == [
+        "Consideration 1.1",
+        "Consideration 1.2",
+    ]
+    assert result.context == VALID_PLAN["context"]
+    assert result.model == "claude-sonnet-4-5-20250929"
+    assert result.retry_count == 0
+    usage = result.token_usage
+    assert (usage.input_tokens, usage.output_tokens) == (1800, 490)
+    assert usage.cache_creation_input_tokens == 1000
+    assert usage.cache_read_input_tokens == 3800
+
+    # The run stopped at the accepted submission: no extra model turn after it.
+    assert len(fake.requests) == 4 and fake.remaining == 0
+
+    # What the runtime sent: our system prompt, our tools only, the key, the prompt.
+    first = fake.requests[0]
+    assert first.body["model"] == MODEL and first.body["stream"] is True
+    system = first.body["system"]
+    system_text = system if isinstance(system, str) else "".join(b["text"] for b in system)
+    assert system_prompt(None) in system_text
+    assert KEY in (first.headers.get("x-api-key", ""), first.headers.get("authorization", "")[7:])
+    ours = [mcp(name) for name in ("Glob", "Grep", "Read", SUBMIT_TOOL_NAME)]
+    assert sorted(name for name in first.tool_names if name.startswith("mcp__")) == sorted(ours)
+    for builtin in ("Read", "Glob", "Grep", "Bash", "Edit", "Write", "WebFetch", "Task"):
+        assert builtin not in first.tool_names
+    submit_tool = next(t for t in first.body["tools"] if t["name"] == mcp(SUBMIT_TOOL_NAME))
+    assert submit_tool["input_schema"] == plan_schema()
+    assert "Collections page" in json.dumps(first.body["messages"][0])
+
+    # The results of OUR tools went back to the model.
+    (claude_md,) = fake.requests[1].tool_results()
+    assert claude_md["tool_use_id"] == read_claude_md.id
+    assert "Use server components" in tool_result_text(claude_md)
+    (pages,) = fake.requests[2].tool_results()
+    assert PAGE in tool_result_text(pages)
+    page, grep_result = fake.requests[3].tool_results()
+    assert PAGE_MARKER in tool_result_text(page)
+    assert "src/lib/collections.ts" in tool_result_text(grep_result)
+
+    # Nothing of the repository configured the runtime, and no transcript was kept.
+    assert not (repo / "HOOK_RAN").exists()
+    assert not list((Path(os.environ["HOME"]) / ".claude").glob("projects/**/*.jsonl"))
+    assert _runtime_children() == []
+
+
+async def test_the_sandbox_holds_and_user_text_is_never_expanded_as_a_file_mention(
+    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    escape = ToolCall(mcp("Read"), {"path": "../../../../../../etc/passwd"})
+    secret = ToolCall(mcp("Read"), {"path": ".env"})
+    script = [Turn(text=["Trying."], tool_calls=[escape, secret]), _submit()]
+    request = _request(repo, additional_context="See @.env and @/etc/passwd for details")
+
+    result, _ = await _run(make_provider(), fake, script, request)
+
+    assert len(result.suggestions) == 3
+    sent = json.dumps([r.body for r in fake.requests])
+    assert "hunter2" not in sent and "root:x:0:0" not in sent
+    assert "@.env" in json.dumps(fake.requests[0].body["messages"][0])
+    assert all(block.get("is_error") for block in fake.requests[1].tool_results())
+
+
+async def test_request_model_and_custom_agent_set_the_model_tools_and_prompt(
+    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    agent = AgentProfile(
+        name="Reader",
+        role="Careful reader",
+        focus="Accessibility",
+        system_prompt="You only read files. Never search.",
+        tools=["Read"],
+    )
+    request = _request(repo, model="claude-haiku-4-5", agent=agent)
+
+    result, _ = await _run(make_provider(), fake, [_submit()], request)
+
+    first = fake.requests[0]
+    assert first.body["model"] == "claude-haiku-4-5" and result.model == "claude-haiku-4-5"
+    assert sorted(n for n in first.tool_names if n.startswith("mcp__")) == [
+        mcp("Read"),
+        mcp(SUBMIT_TOOL_NAME),
+    ]
+    system = json.dumps(first.body["system"])
+    assert "You only read files. Never search." in system and "Careful reader" in system
+
+
+# -- structured output and its retries -----------------------------------------------------
+
+
+async def test_invalid_submission_is_fed_back_and_the_valid_retry_counts_one(
+    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    script = [_submit(INVALID_PLAN, text=["Submitting."]), _submit(text=["Fixed it."])]
+
+    result, sink = await _run(make_provider(), fake, script, _request(repo))
+
+    assert result.retry_count == 1
+    assert len(result.suggestions) == 3
+    assert sink.narrative == "Submitting.\n\nFixed it."
+    # parse_plan's feedback, word for word, went back to the model as an error result.
+    (feedback,) = fake.requests[1].tool_results()
+    assert feedback["is_error"] is True
+    text = tool_result_text(feedback)
+    assert f"The {SUBMIT_TOOL_NAME} input was not valid (suggestions:" in text
+    assert f"Call {SUBMIT_TOOL_NAME} again with a corrected input." in text
+
+
+async def test_a_turn_without_a_submission_is_followed_up_as_a_retry(
+    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    script = [Turn(text=["Here are some ideas in prose."]), _submit()]
+
+    result, _ = await _run(make_provider(), fake, script, _request(repo))
+
+    assert result.retry_count == 1
+    follow_up = json.dumps(fake.requests[1].body["messages"][-1])
+    assert f"without calling the {SUBMIT_TOOL_NAME} tool" in follow_up
+
+
+async def test_retries_run_out_after_the_configured_count(
+    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    script = [_submit(INVALID_PLAN), _submit(INVALID_PLAN)]
+
+    error, _ = await _fail(make_provider(structured_retries=1), fake, script, _request(repo))
+
+    assert "did not produce valid suggestions in 2 attempts" in str(error)
+    assert fake.remaining == 0 and len(fake.requests) == 2
+
+
+async def test_a_model_that_never_submits_is_stopped_by_the_turn_limit(
+    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    read = ToolCall(mcp("Read"), {"path": "README.md"})
+    script = [Turn(text=["Reading."], tool_calls=[read]), Turn(text=["More."], tool_calls=[read])]
+
+    error, _ = await _fail(make_provider(max_turns=1), fake, script, _request(repo))
+
+    assert "turns without submitting" in str(error)
+
+
+# -- failures --------------------------------------------------------------------------------
+
+
+async def test_a_refused_key_fails_at_once_with_an_actionable_message(
+    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    started = time.monotonic()
+    error, sink = await _fail(
+        make_provider(api_key="sk-ant-wrong-key-SECRET"),
+        fake,
+        [HttpError(401, "authentication_error")] * 5,
+        _request(repo),
+    )
+
+    assert time.monotonic() - started < 10  # the runtime alone would retry for minutes
+    assert "ANTHROPIC_API_KEY" in str(error)
+    assert "sk-ant-wrong-key-SECRET" not in str(error)
+    assert sink.chunks == []
+    assert _runtime_children() == []
+
+
+async def test_an_unknown_model_is_named(
+    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    error, _ = await _fail(
+        make_provider(),
+        fake,
+        [HttpError(404, "not_found_error", "model: claude-nope")] * 3,
+        _request(repo, model="claude-nope"),
+    )
+
+    assert "'claude-nope' is not available" in str(error)
+
+
+async def test_overloaded_then_success_is_retried_by_the_runtime(
+    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    script: list[Step] = [HttpError(529, "overloaded_error"), _submit(text=["Done."])]
+
+    result, sink = await _run(make_provider(), fake, script, _request(repo))
+
+    assert len(result.suggestions) == 3 and sink.narrative == "Done."
+    assert len(fake.requests) == 2
+
+
+async def test_overloaded_past_the_retries_is_a_provider_error(
+    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    script = [HttpError(529, "overloaded_error")] * 2
+
+    error, _ = await _fail(make_provider(provider_retries=1), fake, script, _request(repo))
+
+    assert "overloaded" in str(error)
+    assert len(fake.requests) == 2  # one try and provider_retries retries
+
+
+async def test_a_response_that_breaks_off_after_text_is_not_retried_into_repeated_text(
+    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    # (the pause lets the text reach the runtime before the cut: cut at once, the runtime can
+    # drop the partial response unseen, and its retry is then safe and allowed)
+    broken = Turn(text=["I'll start ", "by reading"], cut_after_text=True, delay_s=0.2)
+    script = [broken, _submit()]
+
+    error, sink = await _fail(make_provider(), fake, script, _request(repo))
+
+    assert "broke off mid-answer" in str(error)
+    assert sink.narrative == "I'll start by reading"
+    assert len(fake.requests) == 1
+
+
+# -- cancellation ----------------------------------------------------------------------------
+
+
+async def test_cancellation_stops_the_runtime_and_closes_the_request_at_once(
+    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    fake.play([Turn(text=["Let me think about this..."], stall_after_text=True)])
+    sink = RecordingSink()
+    task = asyncio.create_task(make_provider().run(_request(repo), sink))
+    await asyncio.wait_for(sink.first_text.wait(), 30)
+    assert len(_runtime_children()) == 1
+
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert time.monotonic() - started < 2  # not the SDK's 5 s grace period
+    assert await asyncio.to_thread(fake.disconnected.wait, 5)
+    assert _runtime_children() == []
+
+
+# -- the SDK boundary: installation, and a runtime that misbehaves --------------------------
+
+
+def _options(**overrides: Any) -> AIOptions:
+    settings: dict[str, Any] = {
+        "api_key": KEY,
+        "base_url": "http://127.0.0.1:9",
+        "model": MODEL,
+        "allowed_models": (MODEL, "claude-haiku-4-5"),
+        **overrides,
+    }
+    return AIOptions(**settings)
+
+
+def _script(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "fake-claude"
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_without_the_sdk_the_service_refuses_to_start_and_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(claude_sdk, "_SDK_IMPORT_ERROR", ImportError("No module named x"))
+
+    with pytest.raises(ConfigurationError, match=r"pip install claude-agent-sdk"):
+        ClaudeAgentSdkProvider(_options())
+
+
+def test_without_the_runtime_the_service_refuses_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigurationError, match="runtime was not found"):
+        ClaudeAgentSdkProvider(_options(), cli_path=tmp_path / "missing")
+
+    monkeypatch.setattr(claude_sdk, "_bundled_runtime", lambda: None)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ConfigurationError, match="npm install -g @anthropic-ai/claude-code"):
+        ClaudeAgentSdkProvider(_options())
+
+    broken = _script(tmp_path, "exit 127")
+    with pytest.raises(ConfigurationError, match="does not start"):
+        ClaudeAgentSdkProvider(_options(), cli_path=broken)
+
+
+def test_the_bundled_runtime_is_found_and_models_are_the_allowed_ones() -> None:
+    provider = ClaudeAgentSdkProvider(_options())
+
+    assert provider.name == "claude-agent-sdk"
+    assert "_bundled" in provider.cli_path
+    assert list(provider.models) == [MODEL, "claude-haiku-4-5"]
+
+
+def test_the_runtime_environment_carries_key_base_url_and_limits() -> None:
+    env = ClaudeAgentSdkProvider(_options(provider_retries=2)).runtime_env()
+    assert env["ANTHROPIC_API_KEY"] == KEY
+    assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9"
+    assert env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "1"
+    assert env["CLAUDE_CODE_MAX_RETRIES"] == "2"
+
+    # No key configured: the runtime's own login applies, and no empty key overrides it.
+    bare = ClaudeAgentSdkProvider(_options(api_key=None, base_url=None)).runtime_env()
+    assert "ANTHROPIC_API_KEY" not in bare and "ANTHROPIC_BASE_URL" not in bare
+
+
+async def test_a_runtime_that_dies_is_a_provider_error(tmp_path: Path, repo: Path) -> None:
+    crashing = _script(
+        tmp_path,
+        'if [ "$1" = "--version" ]; then echo "2.1.330 (Claude Code)"; exit 0; fi\n'
+        f"echo 'fatal: {KEY}' >&2\nexit 3",
+    )
+    provider = ClaudeAgentSdkProvider(_options(), cli_path=crashing)
+
+    with pytest.raises(ProviderError) as caught:
+        await provider.run(_request(repo), RecordingSink())
+
+    assert "The Claude Code runtime stopped unexpectedly" in str(caught.value)
+    assert KEY not in str(caught.value)
