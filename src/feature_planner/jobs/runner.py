@@ -12,6 +12,7 @@ from typing import Any
 from ..agent.base import PlanRequest, PlanResult, Provider
 from ..agent.profile import AgentProfile
 from ..errors import ProviderError, StoreUnavailableError
+from ..metrics import Metrics
 from ..models import ErrorCode, JobState
 from ..sse import dump_json, encode_event
 from .coalesce import DeltaCoalescer
@@ -45,8 +46,13 @@ class JobRun:
         *,
         throttle_s: float,
         time_limit_s: float,
+        metrics: Metrics | None = None,
     ) -> None:
         self.job_id = job_id
+        self._metrics = metrics
+        self._started = time.perf_counter()
+        self._first_delta_s: float | None = None
+        self._deltas = 0
         self._store = store
         self._time_limit_s = time_limit_s
         self._last_id = 0
@@ -84,7 +90,8 @@ class JobRun:
     async def _execute(
         self, provider: Provider, request: PlanRequest, agent: AgentLookup | None
     ) -> None:
-        started = time.perf_counter()
+        started = self._started = time.perf_counter()
+        usage = None
         try:
             async with asyncio.timeout(self._time_limit_s):
                 if agent is not None:
@@ -108,6 +115,7 @@ class JobRun:
                 ErrorCode.EXECUTION_ERROR, "The run failed unexpectedly; please try again"
             )
         else:
+            usage = result.token_usage
             elapsed_ms = round((time.perf_counter() - started) * 1000)
             state, name, data = (
                 JobState.COMPLETED,
@@ -117,6 +125,15 @@ class JobRun:
         self._coalescer.flush()
         self._emit(name, data)
         self.state = state
+        if self._metrics is not None:
+            self._metrics.job_finished(
+                state.value,
+                data.get("code", ""),
+                duration_s=time.perf_counter() - started,
+                deltas=self._deltas,
+                first_delta_s=self._first_delta_s,
+                usage=usage,
+            )
         try:
             await self._store.finish(self.job_id, state, self._last_id)
         except StoreUnavailableError:
@@ -139,6 +156,9 @@ class JobRun:
         )
 
     def _publish_delta(self, text: str) -> None:
+        if self._first_delta_s is None:
+            self._first_delta_s = time.perf_counter() - self._started
+        self._deltas += 1
         self._total_length += len(text)
         self._emit(
             "delta", {"text": text, "totalLength": self._total_length, "timestamp": now_ms()}

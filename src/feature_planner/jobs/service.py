@@ -23,9 +23,12 @@ from ..errors import (
     JobFinishedError,
     JobForbiddenError,
     JobNotFoundError,
+    RateLimitedError,
     RequestValidationError,
+    TooManyStreamsError,
 )
 from ..limits import CreateRateLimiter, StreamLimiter
+from ..metrics import Metrics
 from ..models import ErrorCode, JobState, SuggestionRequest
 from ..sse import dump_json, encode_event
 from .relay import EventLog, Heartbeat, Subscriber
@@ -63,6 +66,7 @@ class JobService:
         create_limiter: CreateRateLimiter,
         stream_limiter: StreamLimiter,
         agents: Callable[[str], Awaitable[AgentProfile | None]] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.provider = provider
@@ -71,6 +75,7 @@ class JobService:
         self._create_limiter = create_limiter
         self._stream_limiter = stream_limiter
         self._agents = agents  # the user's active custom agent, by user id
+        self.metrics = metrics or Metrics()
         self._heartbeat = Heartbeat(limits.heartbeat_s)
         self._runs: dict[str, JobRun] = {}
         self._unwatched_since: dict[str, float] = {}
@@ -78,6 +83,7 @@ class JobService:
         self.runner_id = uuid.uuid4().hex  # this process, as the holder of run leases
         self.executions = 0  # runs started by this process, for tests and metrics
         store.on_cancel = self._cancel_local
+        self.metrics.watch_open_streams(lambda: self.open_streams)
 
     async def start(self) -> None:
         await self.store.start()
@@ -112,7 +118,11 @@ class JobService:
 
     async def create(self, user_id: str, request: SuggestionRequest) -> JobRecord:
         self._check_model(request.custom_model)
-        await self._create_limiter.hit(user_id)
+        try:
+            await self._create_limiter.hit(user_id)
+        except RateLimitedError:
+            self.metrics.refusals.labels("create").inc()
+            raise
         created = now_ms()
         job = JobRecord(
             id=str(uuid.uuid4()),
@@ -123,6 +133,7 @@ class JobService:
             expires_at_ms=created + round(self.limits.pending_ttl_s * 1000),
         )
         await self.store.create(job)
+        self.metrics.jobs_created.inc()
         return job
 
     def _check_model(self, model: str | None) -> None:
@@ -150,7 +161,11 @@ class JobService:
                 )
             if last_event_id >= job.last_event_id:
                 raise NothingMoreError
-        stream_id = await self._stream_limiter.acquire(user_id)
+        try:
+            stream_id = await self._stream_limiter.acquire(user_id)
+        except TooManyStreamsError:
+            self.metrics.refusals.labels("streams").inc()
+            raise
         try:
             if job.state is JobState.PENDING and await self.store.claim(job.id, self.runner_id):
                 self._start_run(job)
@@ -213,6 +228,7 @@ class JobService:
             job.id,
             throttle_s=self.limits.throttle_s,
             time_limit_s=self.limits.time_limit_s,
+            metrics=self.metrics,
         )
         self._runs[job.id] = run
         self.executions += 1

@@ -6,6 +6,7 @@ from importlib import resources
 
 from fastapi import APIRouter, Request
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.types import Scope
 
@@ -89,6 +90,12 @@ async def logout() -> Response:
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax")
     return response
+
+
+@router.get("/metrics", include_in_schema=True, tags=["health"], summary="Prometheus metrics")
+async def metrics(request: Request) -> Response:
+    registry = _state(request).service.metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/healthz", include_in_schema=True, tags=["health"], summary="The process is alive")

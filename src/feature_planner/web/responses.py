@@ -11,7 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ..errors import AuthenticationError, FeaturePlannerError, RateLimitedError
+from ..errors import (
+    AuthenticationError,
+    FeaturePlannerError,
+    RateLimitedError,
+    StoreUnavailableError,
+)
 from ..jobs.relay import Subscriber
 
 __all__ = ["EventStreamResponse", "error_response", "json_bytes", "json_response"]
@@ -51,6 +56,8 @@ def error_response(error: FeaturePlannerError) -> Response:
 
 async def handle_feature_planner_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, FeaturePlannerError)
+    if isinstance(exc, StoreUnavailableError):
+        request.app.state.planner.service.metrics.store_errors.inc()
     return error_response(exc)
 
 

@@ -1,0 +1,82 @@
+"""Prometheus metrics, one registry per app. Label values are bounded: no job or user ids."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from .models import TokenUsage
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.jobs_created = Counter("feature_planner_jobs_created", "Jobs created", registry=r)
+        self.jobs_finished = Counter(
+            "feature_planner_jobs_finished",
+            "Runs of this process that ended, by outcome and error code",
+            ["outcome", "code"],
+            registry=r,
+        )
+        self.deltas = Counter(
+            "feature_planner_deltas", "Delta events produced by this process's runs", registry=r
+        )
+        self.tokens = Counter(
+            "feature_planner_tokens", "Model tokens used, by kind", ["kind"], registry=r
+        )
+        self.refusals = Counter(
+            "feature_planner_rate_limited",
+            "Requests refused by a per-user limit",
+            ["limit"],
+            registry=r,
+        )
+        self.store_errors = Counter(
+            "feature_planner_store_errors", "Requests answered 503: store unreachable", registry=r
+        )
+        self.job_duration = Histogram(
+            "feature_planner_job_duration_seconds",
+            "From the start of a run to its final event",
+            buckets=(0.5, 1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180),
+            registry=r,
+        )
+        self.first_delta = Histogram(
+            "feature_planner_first_delta_seconds",
+            "From the start of a run to its first delta (the model's time to first token)",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30),
+            registry=r,
+        )
+        self.open_streams = Gauge(
+            "feature_planner_open_streams", "Streams open on this process", registry=r
+        )
+
+    def watch_open_streams(self, count: Callable[[], int]) -> None:
+        self.open_streams.set_function(lambda: float(count()))
+
+    def job_finished(
+        self,
+        outcome: str,
+        code: str,
+        *,
+        duration_s: float,
+        deltas: int,
+        first_delta_s: float | None,
+        usage: TokenUsage | None,
+    ) -> None:
+        self.jobs_finished.labels(outcome, code).inc()
+        self.job_duration.observe(duration_s)
+        self.deltas.inc(deltas)
+        if first_delta_s is not None:
+            self.first_delta.observe(first_delta_s)
+        if usage is not None:
+            for kind, value in (
+                ("input", usage.input_tokens),
+                ("output", usage.output_tokens),
+                ("cache_read", usage.cache_read_input_tokens),
+                ("cache_creation", usage.cache_creation_input_tokens),
+            ):
+                if value:
+                    self.tokens.labels(kind).inc(value)
