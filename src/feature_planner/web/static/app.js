@@ -568,6 +568,198 @@
     el.page.focus();
   }
 
+  // ── custom agent ──────────────────────────────────────────────
+  // The caller's own agent (GET/PUT/DELETE /agent), edited in the settings panel.
+  const AGENT_URL = `${API}/agent`;
+  const AGENT_FIELDS = ['name', 'role', 'focus', 'systemPrompt', 'temperature', 'tools', 'isActive'];
+  const TOOLS = ['Glob', 'Grep', 'Read'];
+  const AGENT_DEFAULTS = { name: '', role: '', focus: '', systemPrompt: '', temperature: 0.7, tools: TOOLS, isActive: true };
+  const agent = {
+    panel: $('agent-panel'), form: $('agent-form'), fields: $('agent-fields'), hint: $('agent-hint'),
+    name: $('agent-name'), role: $('agent-role'), focus: $('agent-focus'), systemPrompt: $('agent-prompt'),
+    temperature: $('agent-temperature'), tools: $('agent-tools'), isActive: $('agent-active'),
+    save: $('agent-save'), remove: $('agent-remove'), status: $('agent-status'),
+    stored: false, busy: false,
+  };
+  const toolBox = (tool) => $(`agent-tool-${tool}`);
+  // The control that a field error belongs to (the first tool's checkbox for `tools`).
+  const agentControl = (field) => (field === 'tools' ? toolBox(TOOLS[0]) : agent[field]);
+
+  function agentStatus(text, kind = '') {
+    agent.status.textContent = text;
+    agent.status.dataset.kind = kind;
+    if (text) announce(text);
+  }
+
+  function clearAgentErrors() {
+    for (const field of AGENT_FIELDS) {
+      const box = $(`agent-error-${field}`);
+      box.textContent = '';
+      show(box, false);
+      agentControl(field).removeAttribute('aria-invalid');
+    }
+    agent.tools.removeAttribute('aria-invalid');
+  }
+
+  function fillAgent(profile) {
+    const p = { ...AGENT_DEFAULTS, ...(profile || {}) };
+    for (const field of ['name', 'role', 'focus', 'systemPrompt']) agent[field].value = p[field] == null ? '' : String(p[field]);
+    agent.temperature.value = typeof p.temperature === 'number' ? String(p.temperature) : '';
+    const tools = Array.isArray(p.tools) ? p.tools : [];
+    for (const tool of TOOLS) toolBox(tool).checked = tools.includes(tool);
+    agent.isActive.checked = Boolean(p.isActive);
+  }
+
+  function setAgentStored(profile) {
+    agent.stored = Boolean(profile);
+    fillAgent(profile);
+    agent.remove.disabled = !agent.stored;
+    if (!profile) agent.hint.textContent = 'Using the default agent. Fill in this form and save to plan with your own.';
+    else if (profile.isActive) agent.hint.textContent = `Your runs use your custom agent “${profile.name}”.`;
+    else agent.hint.textContent = `Your custom agent “${profile.name}” is saved but not active: runs use the default agent.`;
+  }
+
+  // While a call is under way the buttons do nothing (they stay enabled: focus is kept).
+  function setAgentBusy(busy) {
+    agent.busy = busy;
+    agent.form.setAttribute('aria-busy', String(busy));
+  }
+
+  function readAgent() {
+    const raw = agent.temperature.value.trim();
+    const temperature = raw === '' ? null : Number(raw);
+    return {
+      name: agent.name.value,
+      role: agent.role.value,
+      focus: agent.focus.value,
+      systemPrompt: agent.systemPrompt.value,
+      // A value the browser cannot read as a number goes as is: the server says what is wrong.
+      temperature: raw !== '' && Number.isNaN(temperature) ? raw : temperature,
+      tools: TOOLS.filter((tool) => toolBox(tool).checked),
+      isActive: agent.isActive.checked,
+    };
+  }
+
+  // The server's message for a refused call, or ours when it sent none.
+  function agentError(res, body, doing) {
+    const error = (body && body.error) || {};
+    if (res.status === 401) return 'You are not logged in: open the login link that the server printed.';
+    return error.message || `Could not ${doing} the agent (HTTP ${res.status}).`;
+  }
+
+  function showAgentErrors(fields) {
+    let first = null;
+    const other = [];
+    for (const f of fields) {
+      const field = String(f.field || '').split('.')[0];
+      if (!AGENT_FIELDS.includes(field)) { other.push(`${f.field}: ${f.message}`); continue; }
+      const box = $(`agent-error-${field}`);
+      box.textContent = box.textContent ? `${box.textContent} ${f.message}` : String(f.message);
+      show(box, true);
+      agentControl(field).setAttribute('aria-invalid', 'true');
+      if (field === 'tools') agent.tools.setAttribute('aria-invalid', 'true');
+      first = first || agentControl(field);
+    }
+    return { first, other };
+  }
+
+  async function agentFetch(method, body) {
+    const init = { method, credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    const res = await fetch(AGENT_URL, init);
+    return { res, body: res.status === 204 ? null : await readJson(res) };
+  }
+
+  async function loadAgent() {
+    try {
+      const { res, body } = await agentFetch('GET');
+      if (res.status === 401) {
+        agent.hint.textContent = 'Log in to edit your custom agent.';
+        return;
+      }
+      if (res.status === 404) setAgentStored(null);
+      else if (res.ok && body && body.success) setAgentStored(body.data);
+      else {
+        setAgentStored(null);
+        agentStatus(agentError(res, body, 'load'), 'error');
+      }
+    } catch {
+      setAgentStored(null);
+      agentStatus('Could not load your custom agent: the server is unreachable.', 'error');
+    }
+    agent.fields.disabled = false;
+  }
+
+  async function saveAgent() {
+    if (agent.busy) return;
+    clearAgentErrors();
+    agentStatus('');
+    setAgentBusy(true);
+    try {
+      const { res, body } = await agentFetch('PUT', readAgent());
+      if (res.ok && body && body.success) {
+        setAgentStored(body.data);
+        agentStatus('Saved', 'ok');
+        return;
+      }
+      const error = (body && body.error) || {};
+      if (res.status === 422 && Array.isArray(error.fields) && error.fields.length) {
+        const { first, other } = showAgentErrors(error.fields);
+        agentStatus(other.length ? other.join(' ') : 'Not saved: correct the highlighted fields.', 'error');
+        if (first) first.focus();
+        return;
+      }
+      agentStatus(agentError(res, body, 'save'), 'error');
+    } catch {
+      agentStatus('Could not save the agent: the server is unreachable.', 'error');
+    } finally {
+      setAgentBusy(false);
+    }
+  }
+
+  async function removeAgent() {
+    if (agent.busy || !agent.stored) return;
+    clearAgentErrors();
+    agentStatus('');
+    setAgentBusy(true);
+    let removed = false;
+    try {
+      const { res, body } = await agentFetch('DELETE');
+      if (res.status === 204 || res.status === 404) {
+        removed = true;
+        agentStatus(res.status === 204 ? 'Removed' : agentError(res, body, 'remove'), res.status === 204 ? 'ok' : '');
+      } else {
+        agentStatus(agentError(res, body, 'remove'), 'error');
+      }
+    } catch {
+      agentStatus('Could not remove the agent: the server is unreachable.', 'error');
+    } finally {
+      setAgentBusy(false);
+    }
+    if (removed) {
+      const hadFocus = document.activeElement === agent.remove;
+      setAgentStored(null);
+      // Remove is now disabled: keep focus in the panel.
+      if (hadFocus || document.activeElement === document.body) agent.name.focus();
+    }
+  }
+
+  agent.form.addEventListener('submit', (event) => { event.preventDefault(); saveAgent(); });
+  agent.remove.addEventListener('click', removeAgent);
+  for (const field of AGENT_FIELDS) {
+    const controls = field === 'tools' ? TOOLS.map(toolBox) : [agent[field]];
+    for (const control of controls) {
+      control.addEventListener('input', () => {
+        agentControl(field).removeAttribute('aria-invalid');
+        if (field === 'tools') agent.tools.removeAttribute('aria-invalid');
+        show($(`agent-error-${field}`), false);
+      });
+    }
+  }
+
   // ── wiring ────────────────────────────────────────────────────
   el.form.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -600,4 +792,5 @@
 
   setPhase('idle');
   loadConfig();
+  loadAgent();
 })();
