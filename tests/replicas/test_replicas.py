@@ -12,12 +12,13 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from redis.client import Redis
+from redis import Redis
 
 from feature_planner.jobs.redis_schema import events_key, job_key
 from feature_planner.sse import ServerSentEvent
 from tests.conftest import BOB
-from tests.redis.conftest import (
+from tests.redis_server import RedisServer
+from tests.replicas.conftest import (
     LONG_RUN,
     Received,
     Replica,
@@ -25,7 +26,6 @@ from tests.redis.conftest import (
     expected_text,
     wait_until,
 )
-from tests.redis_server import RedisServer
 
 
 def is_delta(event: ServerSentEvent) -> bool:
