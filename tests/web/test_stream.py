@@ -109,8 +109,14 @@ def test_sixth_open_stream_of_a_user_is_429(make_server: ServerFactory) -> None:
         assert other.status == 200
         streams[0].close()
         clients[0].close()
-        wait_until(lambda: server.service.open_streams <= 5)
-        assert server.stream(jobs[5], stop_after=lambda e: e.event == "connected").status == 200
+        wait_until(lambda: server.service.open_streams <= 4)
+        # With Redis the slot is freed by a write that follows the disconnect: allow for it.
+        wait_until(
+            lambda: (
+                server.stream(jobs[5], stop_after=lambda e: e.event == "connected").status == 200
+            ),
+            timeout=2,
+        )
 
 
 # -- the stream itself ----------------------------------------------------------------
