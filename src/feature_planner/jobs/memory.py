@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..models import JobState
 from .relay import EventLog
-from .store import JobRecord, JobStore, JobTTLs
+from .store import JobEvent, JobRecord, JobStore, JobTTLs
 
 __all__ = ["MemoryJobStore"]
 
@@ -58,18 +58,18 @@ class MemoryJobStore(JobStore):
         entry.expires_at = math.inf
         return True
 
-    async def cancel_pending(self, job_id: str, final_event: bytes) -> bool:
+    async def cancel_pending(self, job_id: str, final_event: JobEvent) -> bool:
         entry = self._live(job_id)
         if entry is None or entry.record.state is not JobState.PENDING:
             return False
-        entry.log.append(final_event)
+        entry.log.append(final_event.frame)
         self._end(entry, JobState.CANCELLED, entry.log.last_id)
         return True
 
-    def append(self, job_id: str, frame: bytes) -> None:
+    def append(self, job_id: str, event: JobEvent) -> None:
         entry = self._jobs.get(job_id)
         if entry is not None:
-            entry.log.append(frame)
+            entry.log.append(event.frame)
 
     async def finish(self, job_id: str, state: JobState, last_event_id: int) -> None:
         entry = self._jobs.get(job_id)

@@ -36,7 +36,7 @@ from ..redis_client import UNREACHABLE, connect_redis, guarded
 from ..sse import dump_json, encode_event
 from . import redis_schema as schema
 from .relay import EventLog
-from .store import JobRecord, JobStore, JobTTLs
+from .store import JobEvent, JobRecord, JobStore, JobTTLs
 
 __all__ = ["RedisJobStore"]
 
@@ -90,9 +90,9 @@ class RedisJobStore(JobStore):
         self._mark_lost = client.register_script(schema.MARK_LOST)
         self._renew = client.register_script(schema.RENEW)
 
-        self._queue: list[tuple[str, int, bytes]] = []  # (job id, event id, frame) to XADD
+        self._queue: list[tuple[str, JobEvent]] = []  # (job id, event) to XADD, in order
         self._queued = asyncio.Event()
-        self._final: dict[str, bytes] = {}  # job id -> its final event, until ``finish``
+        self._final: dict[str, JobEvent] = {}  # job id -> its final event, until ``finish``
         self._owned: dict[str, str] = {}  # job id -> runner id, runs of this process
         self._watchers: dict[str, set[str]] = {}  # job id -> local watcher ids
         self._mirrors: dict[str, _Mirror] = {}
@@ -141,18 +141,16 @@ class RedisJobStore(JobStore):
             self._owned[job_id] = runner_id
         return claimed
 
-    async def cancel_pending(self, job_id: str, final_event: bytes) -> bool:
-        _, data = _split_frame(final_event)
+    async def cancel_pending(self, job_id: str, final_event: JobEvent) -> bool:
         keys = [schema.job_key(job_id), schema.events_key(job_id)]
-        args: list[bytes | int] = [data, _ms(self._ttls.finished), self._maxlen]
+        args: list[str | int] = [final_event.data, _ms(self._ttls.finished), self._maxlen]
         return bool(await guarded(self._cancel_pending(keys=keys, args=args)))
 
-    def append(self, job_id: str, frame: bytes) -> None:
-        event_id = int(frame[4 : frame.index(b"\n")])  # frames start with b"id: N\n"
-        if frame.startswith((b"event: complete\n", b"event: error\n"), frame.index(b"\n") + 1):
-            self._final[job_id] = frame  # written by ``finish``, with the state
+    def append(self, job_id: str, event: JobEvent) -> None:
+        if event.is_final:
+            self._final[job_id] = event  # written by ``finish``, with the state
             return
-        self._queue.append((job_id, event_id, frame))
+        self._queue.append((job_id, event))
         self._queued.set()
 
     async def finish(self, job_id: str, state: JobState, last_event_id: int) -> None:
@@ -183,14 +181,13 @@ class RedisJobStore(JobStore):
             schema.lease_key(job_id),
             schema.watchers_key(job_id),
         ]
-        name, data = _split_frame(final)
-        args: list[str | int | bytes] = [
+        args: list[str | int] = [
             state.value,
             last_event_id,
             _ms(self._ttls.after(state)),
             runner,
-            name,
-            data,
+            final.name,
+            final.data,
             self._maxlen,
         ]
         finished = await guarded(self._finish(keys=keys, args=args))
@@ -341,16 +338,15 @@ class RedisJobStore(JobStore):
         batch, self._queue = self._queue, []
         self._queued.clear()
         pipe = self.client.pipeline(transaction=False)
-        for job_id, event_id, frame in batch:
-            name, data = _split_frame(frame)
+        for job_id, event in batch:
             pipe.xadd(
                 schema.events_key(job_id),
-                {"e": name, "d": data},
-                id=f"{event_id}-0",
+                {"e": event.name, "d": event.data},
+                id=f"{event.id}-0",
                 maxlen=self._maxlen,
                 approximate=True,
             )
-        jobs = list(dict.fromkeys(job_id for job_id, _, _ in batch))
+        jobs = list(dict.fromkeys(job_id for job_id, _ in batch))
         for job_id in jobs:  # every batch: a key rebuilt after a Redis restart expires too
             pipe.pexpire(schema.events_key(job_id), _ms(self._running_ttl_s))
         try:
@@ -363,7 +359,7 @@ class RedisJobStore(JobStore):
         self._recovered()
         refused = {
             job_id
-            for result, (job_id, _, _) in zip(results, batch, strict=False)
+            for result, (job_id, _) in zip(results, batch, strict=False)
             if isinstance(result, ResponseError)
         }
         if refused:
@@ -546,9 +542,3 @@ class RedisJobStore(JobStore):
         }
         mirror.log.append(encode_event(mirror.cursor, "error", dump_json(data)))
         mirror.log.finish()
-
-
-def _split_frame(frame: bytes) -> tuple[bytes, bytes]:
-    """The event name and data of a frame b"id: N\\nevent: NAME\\ndata: DATA\\n\\n"."""
-    _, name_line, data_line, _ = frame.split(b"\n", 3)
-    return name_line[7:], data_line[6:]

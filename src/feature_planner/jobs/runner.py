@@ -14,9 +14,9 @@ from ..agent.profile import AgentProfile
 from ..errors import ProviderError, StoreUnavailableError
 from ..metrics import Metrics
 from ..models import ErrorCode, JobState
-from ..sse import dump_json, encode_event
+from ..sse import dump_json
 from .coalesce import DeltaCoalescer
-from .store import JobStore
+from .store import JobEvent, JobStore
 
 __all__ = ["AgentLookup", "JobRun", "now_ms"]
 
@@ -27,9 +27,9 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def error_frame(event_id: int, code: ErrorCode, message: str) -> bytes:
+def error_event(event_id: int, code: ErrorCode, message: str) -> JobEvent:
     data = {"message": message, "code": code.value, "timestamp": now_ms()}
-    return encode_event(event_id, "error", dump_json(data))
+    return JobEvent.build(event_id, "error", dump_json(data))
 
 
 class JobRun:
@@ -166,7 +166,7 @@ class JobRun:
 
     def _emit(self, name: str, data: dict[str, Any]) -> None:
         self._last_id += 1
-        self._store.append(self.job_id, encode_event(self._last_id, name, dump_json(data)))
+        self._store.append(self.job_id, JobEvent.build(self._last_id, name, dump_json(data)))
 
 
 AgentLookup = Callable[[], Awaitable[AgentProfile | None]]

@@ -32,7 +32,7 @@ from ..metrics import Metrics
 from ..models import ErrorCode, JobState, SuggestionRequest
 from ..sse import dump_json, encode_event
 from .relay import EventLog, Heartbeat, Subscriber
-from .runner import JobRun, error_frame, now_ms
+from .runner import JobRun, error_event, now_ms
 from .store import JobRecord, JobStore
 
 __all__ = ["JobService", "NothingMoreError", "ServiceLimits"]
@@ -258,7 +258,7 @@ class JobService:
             raise JobFinishedError(f"The job has already {job.state.value}; nothing to cancel")
         message = "The job was cancelled by its owner"
         if job.state is JobState.PENDING and await self.store.cancel_pending(
-            job.id, error_frame(1, ErrorCode.CANCELLED, message)
+            job.id, error_event(1, ErrorCode.CANCELLED, message)
         ):
             logger.info("job %s cancelled before it ran", job.id)
             return

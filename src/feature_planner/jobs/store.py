@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..models import JobState, SuggestionRequest
+from ..sse import encode_event
 from .relay import EventLog
 
-__all__ = ["JobRecord", "JobStore", "JobTTLs"]
+__all__ = ["JobEvent", "JobRecord", "JobStore", "JobTTLs"]
 
 
 @dataclass(slots=True)
@@ -26,6 +27,24 @@ class JobRecord:
     created_at_ms: int
     expires_at_ms: int
     last_event_id: int = 0  # the id of the final event once the job has finished
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    """One event of a job: its id, name and JSON data, and its SSE frame, built once."""
+
+    id: int
+    name: str
+    data: str
+    frame: bytes
+
+    @classmethod
+    def build(cls, event_id: int, name: str, data: str) -> JobEvent:
+        return cls(event_id, name, data, encode_event(event_id, name, data))
+
+    @property
+    def is_final(self) -> bool:
+        return self.name in ("complete", "error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +92,14 @@ class JobStore(ABC):
         """
 
     @abstractmethod
-    async def cancel_pending(self, job_id: str, final_event: bytes) -> bool:
+    async def cancel_pending(self, job_id: str, final_event: JobEvent) -> bool:
         """Cancel a job that is still pending, recording ``final_event`` as event 1.
 
         False if it was claimed (or is gone) in the meantime: it will never run if True.
         """
 
     @abstractmethod
-    def append(self, job_id: str, frame: bytes) -> None:
+    def append(self, job_id: str, event: JobEvent) -> None:
         """Record the next event of a running job. Never blocks the caller."""
 
     @abstractmethod
