@@ -476,3 +476,16 @@ async def test_tools_never_change_the_repository(repo: Path) -> None:
     for path in ("README.md", ".env", "escape/secret.txt", "build/out.js", "new.txt"):
         await tools.call("Read", {"path": path})
     assert _snapshot(repo.parent) == before
+
+
+@pytest.mark.parametrize("name", ["release.keystore", "id_ecdsa", "prod.env", "aws-credentials"])
+async def test_the_tools_refuse_every_file_the_offline_engine_treats_as_secret(
+    tmp_path: Path, name: str
+) -> None:
+    """One list of secret-looking names serves both the agent's tools and the offline
+    engine (``repo_scan``), so neither reads what the other refuses."""
+    from feature_planner.agent.providers import repo_scan
+
+    _write(tmp_path / name, "TOKEN=secret\n")
+    assert "secret" in await refused(RepositoryTools(tmp_path), "Read", path=name)
+    assert repo_scan._EXCLUDED.match(name)

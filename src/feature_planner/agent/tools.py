@@ -54,18 +54,23 @@ __all__ = [
 ]
 
 SKIP_DIRS = frozenset({"node_modules", ".venv", "venv", "__pycache__"})
+# Files that look like secrets: never listed or read, by the agent's tools or the offline
+# engine (``repo_scan``). Matched against each lowercased path part.
 SECRET_PATTERNS = (
     ".env",
     ".env.*",
+    "*.env",
     "*.pem",
     "*.key",
+    "*.p12",
+    "*.pfx",
+    "*.keystore",
     "id_rsa*",
     "id_ed25519*",
+    "id_ecdsa*",
     "*credentials*",
     ".npmrc",
     ".pypirc",
-    "*.p12",
-    "*.pfx",
 )
 _SECRET = re.compile("|".join(fnmatch.translate(p) for p in SECRET_PATTERNS))
 BINARY_SNIFF_BYTES = 8 * 1024

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from fnmatch import translate
 from pathlib import Path
 
+from ..tools import SECRET_PATTERNS
+
 __all__ = [
     "FileMatch",
     "ProjectDocs",
@@ -39,20 +41,6 @@ _SYMBOL_SCAN_CHARS = 64 * 1024
 
 SKIP_DIRS = frozenset(
     {"node_modules", "venv", "__pycache__", "dist", "build", "target", "vendor", "coverage"}
-)
-# Hidden files (``.env``, ``.npmrc``) are skipped as a whole; these catch the visible ones.
-SECRET_PATTERNS = (
-    "*.env",
-    "*.pem",
-    "*.key",
-    "*.p12",
-    "*.pfx",
-    "*.keystore",
-    "id_rsa*",
-    "id_ed25519*",
-    "id_ecdsa*",
-    "credentials*",
-    "secrets*",
 )
 # Not worth reading: known binary formats, lock files and generated bundles.
 NOISE_PATTERNS = (
