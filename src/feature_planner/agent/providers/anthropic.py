@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -60,6 +59,7 @@ from ..planner import (
 )
 from ..profile import DEFAULT_AGENT
 from ..tools import RepositoryTools
+from .backoff import retry_after_seconds, retry_delay
 from .options import AIOptions
 
 __all__ = ["AnthropicProvider"]
@@ -380,11 +380,12 @@ class AnthropicProvider(Provider):
         return message
 
     def _retry_delay(self, attempt: int, exc: BaseException) -> float:
-        delay = self._retry_base_delay_s * (2.0**attempt) * (0.75 + random.random() / 2)
-        retry_after = _retry_after_s(exc)
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        return min(delay, self._retry_max_delay_s)
+        retry_after = (
+            retry_after_seconds(exc.response.headers)
+            if isinstance(exc, anthropic.APIStatusError)
+            else None
+        )
+        return retry_delay(attempt, self._retry_base_delay_s, self._retry_max_delay_s, retry_after)
 
     def _classify(self, exc: BaseException, model: str) -> _Failure:
         """The user's view of a failure; never the key, never a stack trace."""
@@ -438,19 +439,6 @@ def _classify_status(exc: anthropic.APIStatusError, model: str) -> _Failure:
     if status == 413 or kind == "request_too_large":
         return _Failure("The request was too large for the Anthropic API (413)", False)
     return _Failure(f"The Anthropic API refused the request ({status}: {detail})", False)
-
-
-def _retry_after_s(exc: BaseException) -> float | None:
-    """The server's ``retry-after`` (seconds), when it sent one."""
-    if not isinstance(exc, anthropic.APIStatusError):
-        return None
-    value = exc.response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 def _clip(text: str, limit: int = 300) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +42,7 @@ from ..planner import (
 )
 from ..profile import DEFAULT_AGENT
 from ..tools import RepositoryTools
+from .backoff import retry_after_seconds, retry_delay
 from .options import AIOptions
 
 __all__ = ["OpenAIProvider"]
@@ -298,8 +298,9 @@ class OpenAIProvider(Provider):
                     tries = f" (tried {attempt + 1} times)" if attempt else ""
                     message = self._failure_message(retry.cause, params["model"])
                     raise ProviderError(message + tries) from None
-                backoff = self._retry_base_delay * 2**attempt * (1 + random.random() / 4)
-                await asyncio.sleep(min(max(backoff, retry.delay or 0), self._retry_max_delay))
+                await asyncio.sleep(
+                    retry_delay(attempt, self._retry_base_delay, self._retry_max_delay, retry.delay)
+                )
                 attempt += 1
 
     async def _stream(
@@ -464,10 +465,7 @@ def _retryable(exc: openai.APIError) -> bool:
 def _retry_after(exc: openai.APIError) -> float | None:
     if not isinstance(exc, openai.APIStatusError):
         return None
-    try:
-        return float(exc.response.headers.get("retry-after", ""))
-    except ValueError:
-        return None
+    return retry_after_seconds(exc.response.headers)
 
 
 def _error_text(exc: openai.APIError) -> str:
