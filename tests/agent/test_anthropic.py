@@ -28,6 +28,7 @@ from tests.agent.anthropic_server import (
     Usage,
     tool_result_text,
 )
+from tests.agent.sinks import RecordingSink
 
 KEY = "sk-ant-test-0123456789-SECRET"
 MODEL = "claude-sonnet-4-6"
@@ -49,24 +50,6 @@ VALID_PLAN: dict[str, Any] = {
 INVALID_PLAN: dict[str, Any] = {"suggestions": VALID_PLAN["suggestions"][:1], "context": "x"}
 
 MakeProvider = Callable[..., AnthropicProvider]
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.chunks: list[str] = []
-        self.activities: list[tuple[str, str]] = []
-        self.first_text = asyncio.Event()
-
-    def text(self, chunk: str) -> None:
-        self.chunks.append(chunk)
-        self.first_text.set()
-
-    def activity(self, tool: str, detail: str) -> None:
-        self.activities.append((tool, detail))
-
-    @property
-    def narrative(self) -> str:
-        return "".join(self.chunks)
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,7 @@ from tests.agent.anthropic_server import (
     Usage,
     tool_result_text,
 )
+from tests.agent.sinks import RecordingSink
 
 KEY = "sk-ant-test-0123456789-SECRET"
 MODEL = "claude-sonnet-4-5"
@@ -60,24 +61,6 @@ INVALID_PLAN: dict[str, Any] = {"suggestions": VALID_PLAN["suggestions"][:1], "c
 
 def mcp(tool: str) -> str:
     return f"mcp__repository__{tool}"
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.chunks: list[str] = []
-        self.activities: list[tuple[str, str]] = []
-        self.first_text = asyncio.Event()
-
-    def text(self, chunk: str) -> None:
-        self.chunks.append(chunk)
-        self.first_text.set()
-
-    def activity(self, tool: str, detail: str) -> None:
-        self.activities.append((tool, detail))
-
-    @property
-    def narrative(self) -> str:
-        return "".join(self.chunks)
 
 
 @pytest.fixture(scope="module")

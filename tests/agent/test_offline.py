@@ -18,27 +18,10 @@ from feature_planner.agent.providers.repo_scan import (
 )
 from feature_planner.errors import ProviderError
 from feature_planner.models import FeatureType, PriorityLevel
+from tests.agent.sinks import RecordingSink
 
 PAGE = "src/app/collections/page.tsx"
 SECRETS = ("SECRETVALUE", "CREDENTIALSECRET", "OUTSIDE_MARKER", "VendoredCollections")
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.chunks: list[str] = []
-        self.activities: list[tuple[str, str]] = []
-        self.first_text = asyncio.Event()
-
-    def text(self, chunk: str) -> None:
-        self.chunks.append(chunk)
-        self.first_text.set()
-
-    def activity(self, tool: str, detail: str) -> None:
-        self.activities.append((tool, detail))
-
-    @property
-    def narrative(self) -> str:
-        return "".join(self.chunks)
 
 
 def _write(path: Path, content: str | bytes) -> None:

@@ -28,6 +28,7 @@ from tests.agent.openai_server import (
     error_reply,
     serve,
 )
+from tests.agent.sinks import RecordingSink
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -41,24 +42,6 @@ SUGGESTION = {
 }
 VALID_PLAN = {"suggestions": [SUGGESTION] * 3, "context": f"Read CLAUDE.md and {PAGE}"}
 SUBMIT = Call("submit_suggestions", VALID_PLAN)
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.chunks: list[str] = []
-        self.activities: list[tuple[str, str]] = []
-        self.first_text = asyncio.Event()
-
-    def text(self, chunk: str) -> None:
-        self.chunks.append(chunk)
-        self.first_text.set()
-
-    def activity(self, tool: str, detail: str) -> None:
-        self.activities.append((tool, detail))
-
-    @property
-    def narrative(self) -> str:
-        return "".join(self.chunks)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from starlette.routing import Route
 
 from ..agent.profile import AgentProfile
 from ..agents import AgentStore
-from ..auth import Identity, check_same_origin
 from ..errors import FeaturePlannerError, InvalidJsonError, RequestValidationError
 from .api import PREFIX
 from .bodies import field_errors, read_json_body
@@ -125,27 +124,21 @@ class AgentApi:
             docs.add_api_route("/agent", handler, methods=[method], response_class=Response, **doc)
         app.include_router(docs)
 
-    def _authenticate(self, request: Request, *, state_changing: bool) -> Identity:
-        identity = self._state.auth.authenticate(request)
-        if state_changing:
-            check_same_origin(request, identity, self._state.trusted_origins)
-        return identity
-
     async def get_agent(self, request: Request) -> Response:
-        identity = self._authenticate(request, state_changing=False)
+        identity = self._state.authenticate(request, state_changing=False)
         profile = await self._agents.get(identity.user_id)
         if profile is None:
             raise AgentNotFoundError
         return json_response(profile.to_wire(), headers=_NO_STORE)
 
     async def put_agent(self, request: Request) -> Response:
-        identity = self._authenticate(request, state_changing=True)
+        identity = self._state.authenticate(request, state_changing=True)
         profile = _parse_profile(await read_json_body(request))
         stored = await self._agents.put(identity.user_id, profile)
         return json_response(stored.to_wire(), headers=_NO_STORE)
 
     async def delete_agent(self, request: Request) -> Response:
-        identity = self._authenticate(request, state_changing=True)
+        identity = self._state.authenticate(request, state_changing=True)
         if not await self._agents.delete(identity.user_id):
             raise AgentNotFoundError
         return Response(status_code=204)

@@ -16,7 +16,6 @@ from pydantic import ValidationError
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..auth import Identity, check_same_origin
 from ..errors import (
     InvalidJsonError,
     InvalidLastEventIdError,
@@ -123,14 +122,8 @@ class PlannerApi:
             docs.add_api_route(path, handler, methods=[method], response_class=Response, **doc)
         app.include_router(docs)
 
-    def _authenticate(self, request: Request, *, state_changing: bool) -> Identity:
-        identity = self._state.auth.authenticate(request)
-        if state_changing:
-            check_same_origin(request, identity, self._state.trusted_origins)
-        return identity
-
     async def create_job(self, request: Request) -> Response:
-        identity = self._authenticate(request, state_changing=True)
+        identity = self._state.authenticate(request, state_changing=True)
         suggestion = _parse_suggestion(await read_json_body(request))
         job = await self._service.create(identity.user_id, suggestion)
         stream_url = STREAM_PATH + job.id
@@ -138,7 +131,7 @@ class PlannerApi:
         return json_response(data, 201, {"location": stream_url})
 
     async def stream_job(self, request: Request) -> Response:
-        identity = self._authenticate(request, state_changing=False)
+        identity = self._state.authenticate(request, state_changing=False)
         last_event_id = _last_event_id(request)
         job_id: str = request.path_params["job_id"]
         try:
@@ -148,13 +141,13 @@ class PlannerApi:
         return EventStreamResponse(subscriber)
 
     async def cancel_job(self, request: Request) -> Response:
-        identity = self._authenticate(request, state_changing=True)
+        identity = self._state.authenticate(request, state_changing=True)
         job_id: str = request.path_params["job_id"]
         await self._service.cancel(identity.user_id, job_id)
         return json_response({"jobId": job_id, "status": "cancelled"}, 202)
 
     async def config(self, request: Request) -> Response:
-        self._authenticate(request, state_changing=False)
+        self._state.authenticate(request, state_changing=False)
         provider = self._service.provider
         return json_response(
             {
