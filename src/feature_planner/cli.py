@@ -27,6 +27,7 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.text import Text
 
+from .auth import LocalAuthenticator, hash_api_key, new_api_key
 from .client import EventEnvelope, FeaturePlannerClient
 from .config import Settings, load_settings
 from .errors import ConfigurationError, FeaturePlannerError
@@ -42,7 +43,6 @@ from .models import (
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from .auth import LocalAuthenticator
     from .web.state import AppState
 
 __all__ = ["app", "main"]
@@ -147,17 +147,17 @@ def serve(
     if workers == 1:
         web_app = _create_app(settings)
         planner: AppState = web_app.state.planner
-        _print_login_links(planner.auth, settings)
+        if isinstance(planner.auth, LocalAuthenticator):
+            _print_login_links(planner.auth, settings)
         uvicorn.run(web_app, **options)
         return
     if settings.redis_url is None:
         _fail("--workers needs Redis: set --redis-url or FEATURE_PLANNER_REDIS_URL", EXIT_USAGE)
     settings = _share_with_workers(settings, overrides)
-    from .auth import LocalAuthenticator
-
-    users = {user: token.get_secret_value() for user, token in settings.users.items()}
-    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
-    _print_login_links(LocalAuthenticator(users, secret_key=secret), settings)
+    if settings.auth == "local":
+        users = {user: token.get_secret_value() for user, token in settings.users.items()}
+        secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+        _print_login_links(LocalAuthenticator(users, secret_key=secret), settings)
     uvicorn.run("feature_planner.web.app:create_app", factory=True, workers=workers, **options)
 
 
@@ -177,6 +177,19 @@ def _share_with_workers(settings: Settings, overrides: dict[str, Any]) -> Settin
 def _print_login_links(auth: LocalAuthenticator, settings: Settings) -> None:
     for user, link in auth.login_links(settings.base_url).items():
         print(f"Open {link} to log in as {user}", flush=True)
+
+
+@app.command("api-key")
+def api_key(
+    user: Annotated[str, typer.Argument(metavar="USER", help="The user id the key stands for")],
+) -> None:
+    """Make a new API key for USER: give the key to the user, put the hash in the settings."""
+    if not user.strip() or any(char in user for char in ",=\n"):
+        _fail("USER must be non-empty and contain no ',', '=' or newline", EXIT_USAGE)
+    key = new_api_key()
+    print(f"API key for {user} (shown once; the server keeps only its hash):\n  {key}")
+    print("Add to the server's settings (comma-separate several):")
+    print(f"  FEATURE_PLANNER_AUTH=api-key\n  FEATURE_PLANNER_API_KEYS={hash_api_key(key)}={user}")
 
 
 @app.command()

@@ -20,6 +20,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .auth.api_keys import API_KEY_HASH
+from .auth.oidc import SUPPORTED_ALGORITHMS, JwtAlgorithm
 from .errors import ConfigurationError
 
 __all__ = ["Settings", "load_settings"]
@@ -30,7 +32,7 @@ DEFAULT_MODELS = {
     "claude-agent-sdk": "claude-sonnet-4-6",
     "openai": "gpt-4.1-mini",
 }
-AuthMode = Literal["local"]
+AuthMode = Literal["local", "oidc", "api-key"]
 
 
 def _data_home() -> Path:
@@ -51,7 +53,7 @@ def _parse_mapping(value: Any) -> Any:
     for item in text.split(","):
         name, sep, token = item.strip().partition("=")
         if not sep or not name.strip() or not token.strip():
-            raise ValueError("expected user=token pairs separated by commas, or a JSON object")
+            raise ValueError("expected name=value pairs separated by commas, or a JSON object")
         pairs[name.strip()] = token.strip()
     return pairs
 
@@ -84,15 +86,48 @@ class Settings(BaseSettings):
     repository: Path = Field(Path("."), description="The repository the agent reads")
     provider: ProviderName = "offline"
 
-    auth: AuthMode = "local"
+    auth: AuthMode = Field(
+        "local", description="local (login link), oidc (Clerk or any OIDC provider) or api-key"
+    )
     users: Annotated[dict[str, SecretStr], NoDecode] = Field(
         default_factory=dict, description="user=token pairs; empty: one user 'local'"
     )
     secret_key: SecretStr | None = Field(
-        None, description="Signs session cookies; random per start when unset"
+        None, description="Signs session cookies and stream tokens; random per start when unset"
     )
     session_ttl_s: float = Field(7 * 24 * 3600, gt=0)
-    trusted_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    trusted_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Other origins whose pages may use the cookie"
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins whose scripts may call the API; none: no CORS"
+    )
+    stream_token_ttl_s: float = Field(
+        900, gt=0, le=24 * 3600, description="Lifetime of the job-scoped stream token"
+    )
+
+    oidc_issuer: str | None = Field(None, description="The tokens' iss, e.g. Clerk's Frontend API")
+    oidc_jwks_url: str | None = Field(
+        None, description="Default: OIDC_ISSUER/.well-known/jwks.json (Clerk's)"
+    )
+    oidc_public_key: str | None = Field(
+        None, description="A PEM public key, or a file holding one, instead of a JWKS"
+    )
+    oidc_audience: str | None = Field(None, description="When set, tokens must carry this aud")
+    oidc_authorized_parties: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="When set, tokens must carry one of these azp"
+    )
+    oidc_algorithms: Annotated[list[JwtAlgorithm], NoDecode] = Field(
+        default_factory=lambda: list(SUPPORTED_ALGORITHMS)
+    )
+    oidc_leeway_s: float = Field(5, ge=0, le=300, description="Clock skew allowed on exp/nbf/iat")
+    oidc_jwks_cooldown_s: float = Field(
+        30, gt=0, description="At most one JWKS refetch per this for an unknown kid"
+    )
+    oidc_jwks_max_age_s: float = Field(600, gt=0, description="Cached keys are refreshed after")
+    api_keys: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, description="sha256:<hex>=user pairs (feature-planner api-key)"
+    )
 
     throttle_ms: float = Field(100, ge=0, description="Delta coalescing interval; 0 is off")
     heartbeat_s: float = Field(15, gt=0)
@@ -154,9 +189,15 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
-    _parse_users = field_validator("users", mode="before")(_parse_mapping)
+    _parse_users = field_validator("users", "api_keys", mode="before")(_parse_mapping)
     _parse_origins = field_validator(
-        "trusted_origins", "scripted_models", "allowed_models", mode="before"
+        "trusted_origins",
+        "cors_origins",
+        "scripted_models",
+        "allowed_models",
+        "oidc_authorized_parties",
+        "oidc_algorithms",
+        mode="before",
     )(_parse_list)
 
     @field_validator("repository")
@@ -174,13 +215,57 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value or None
 
-    @field_validator("trusted_origins")
+    @field_validator("trusted_origins", "cors_origins")
     @classmethod
     def _origins_are_origins(cls, value: list[str]) -> list[str]:
         for origin in value:
             if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
-                raise ValueError(f"{origin!r} is not an origin like https://example.com")
+                raise ValueError(
+                    f"{origin!r} is not an origin like https://example.com (each origin is "
+                    "listed explicitly; '*' is not accepted)"
+                )
         return [origin.lower() for origin in value]
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "must be at least 32 characters; make one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _api_keys_are_hashes(cls, value: dict[str, str]) -> dict[str, str]:
+        for key_hash in value:
+            if API_KEY_HASH.fullmatch(key_hash) is None:
+                raise ValueError(
+                    "each key is listed by its hash, sha256:<64 hex digits>=user "
+                    "(feature-planner api-key USER prints one)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _auth_mode_is_configured(self) -> Settings:
+        if self.auth == "oidc":
+            if not self.oidc_issuer:
+                raise ValueError("auth oidc needs FEATURE_PLANNER_OIDC_ISSUER")
+            if self.oidc_jwks_url and self.oidc_public_key:
+                raise ValueError(
+                    "set FEATURE_PLANNER_OIDC_JWKS_URL or FEATURE_PLANNER_OIDC_PUBLIC_KEY, not both"
+                )
+        if self.auth == "api-key" and not self.api_keys:
+            raise ValueError("auth api-key needs FEATURE_PLANNER_API_KEYS (sha256:<hex>=user)")
+        return self
+
+    @property
+    def jwks_url(self) -> str:
+        """Where the OIDC provider publishes its keys (Clerk: under the issuer)."""
+        if self.oidc_jwks_url:
+            return self.oidc_jwks_url
+        return f"{(self.oidc_issuer or '').rstrip('/')}/.well-known/jwks.json"
 
     @model_validator(mode="after")
     def _ai_provider_has_a_key(self) -> Settings:

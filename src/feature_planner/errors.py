@@ -54,6 +54,24 @@ class CrossOriginError(FeaturePlannerError):
     default_message = "Cookie-authenticated requests must come from this site's own origin"
 
 
+class BadRequestError(FeaturePlannerError):
+    status = 400
+    code = "BAD_REQUEST"
+    default_message = "The request is malformed"
+
+
+class UriTooLongError(FeaturePlannerError):
+    status = 414
+    code = "URI_TOO_LONG"
+    default_message = "The request's path or query is too long"
+
+
+class HeadersTooLargeError(FeaturePlannerError):
+    status = 431
+    code = "HEADERS_TOO_LARGE"
+    default_message = "The request's headers are too large"
+
+
 class JobForbiddenError(FeaturePlannerError):
     status = 403
     code = "FORBIDDEN"
@@ -159,6 +177,9 @@ ERRORS_BY_CODE: dict[str, type[FeaturePlannerError]] = {
     for cls in (
         AuthenticationError,
         CrossOriginError,
+        BadRequestError,
+        UriTooLongError,
+        HeadersTooLargeError,
         JobForbiddenError,
         InvalidJsonError,
         InvalidJobIdError,

@@ -18,7 +18,7 @@ from ..agent.profile import AgentProfile
 from ..agents import AgentStore
 from ..errors import FeaturePlannerError, InvalidJsonError, RequestValidationError
 from .api import PREFIX
-from .bodies import field_errors, read_json_body
+from .bodies import field_errors, read_json_body, refuse_foreign_body
 from .openapi import envelope, error_responses
 from .responses import json_response
 from .state import AppState
@@ -125,20 +125,21 @@ class AgentApi:
         app.include_router(docs)
 
     async def get_agent(self, request: Request) -> Response:
-        identity = self._state.authenticate(request, state_changing=False)
+        identity = await self._state.authenticate(request, state_changing=False)
         profile = await self._agents.get(identity.user_id)
         if profile is None:
             raise AgentNotFoundError
         return json_response(profile.to_wire(), headers=_NO_STORE)
 
     async def put_agent(self, request: Request) -> Response:
-        identity = self._state.authenticate(request, state_changing=True)
+        identity = await self._state.authenticate(request, state_changing=True)
         profile = _parse_profile(await read_json_body(request))
         stored = await self._agents.put(identity.user_id, profile)
         return json_response(stored.to_wire(), headers=_NO_STORE)
 
     async def delete_agent(self, request: Request) -> Response:
-        identity = self._state.authenticate(request, state_changing=True)
+        identity = await self._state.authenticate(request, state_changing=True)
+        await refuse_foreign_body(request)
         if not await self._agents.delete(identity.user_id):
             raise AgentNotFoundError
         return Response(status_code=204)

@@ -23,7 +23,7 @@ from ..errors import (
 )
 from ..jobs.service import STREAM_PATH, NothingMoreError
 from ..models import FeatureType, PriorityLevel, SuggestionRequest
-from .bodies import field_errors, read_json_body
+from .bodies import field_errors, read_json_body, refuse_foreign_body
 from .openapi import CREATE_OPENAPI, DELETE_RESPONSES, STREAM_RESPONSES, error_responses
 from .responses import EventStreamResponse, json_response
 from .state import AppState
@@ -123,17 +123,22 @@ class PlannerApi:
         app.include_router(docs)
 
     async def create_job(self, request: Request) -> Response:
-        identity = self._state.authenticate(request, state_changing=True)
+        identity = await self._state.authenticate(request, state_changing=True)
         suggestion = _parse_suggestion(await read_json_body(request))
         job = await self._service.create(identity.user_id, suggestion)
         stream_url = STREAM_PATH + job.id
-        data = {"jobId": job.id, "streamUrl": stream_url, "expiresAt": job.expires_at_ms}
+        data = {
+            "jobId": job.id,
+            "streamUrl": stream_url,
+            "expiresAt": job.expires_at_ms,
+            "streamToken": self._state.stream_tokens.issue(identity.user_id, job.id),
+        }
         return json_response(data, 201, {"location": stream_url})
 
     async def stream_job(self, request: Request) -> Response:
-        identity = self._state.authenticate(request, state_changing=False)
-        last_event_id = _last_event_id(request)
         job_id: str = request.path_params["job_id"]
+        identity = await self._state.authenticate(request, state_changing=False, job_id=job_id)
+        last_event_id = _last_event_id(request)
         try:
             subscriber = await self._service.open_stream(identity.user_id, job_id, last_event_id)
         except NothingMoreError:
@@ -141,13 +146,14 @@ class PlannerApi:
         return EventStreamResponse(subscriber)
 
     async def cancel_job(self, request: Request) -> Response:
-        identity = self._state.authenticate(request, state_changing=True)
         job_id: str = request.path_params["job_id"]
+        identity = await self._state.authenticate(request, state_changing=True, job_id=job_id)
+        await refuse_foreign_body(request)
         await self._service.cancel(identity.user_id, job_id)
         return json_response({"jobId": job_id, "status": "cancelled"}, 202)
 
     async def config(self, request: Request) -> Response:
-        self._state.authenticate(request, state_changing=False)
+        await self._state.authenticate(request, state_changing=False)
         provider = self._service.provider
         return json_response(
             {

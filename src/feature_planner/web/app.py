@@ -3,22 +3,36 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
+from pathlib import Path
 
+import jwt
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
 from .. import __version__
 from ..agent.base import Provider
 from ..agent.providers import build_provider
 from ..agents import AgentStore
-from ..auth import ClaimOnce, LocalAuthenticator
+from ..auth import (
+    ApiKeyAuthenticator,
+    Authenticator,
+    ClaimOnce,
+    JwksCache,
+    LocalAuthenticator,
+    OidcAuthenticator,
+    OidcOptions,
+    StreamTokens,
+)
+from ..auth.oidc import public_key_jwk
 from ..config import Settings, load_settings
-from ..errors import FeaturePlannerError
+from ..errors import ConfigurationError, FeaturePlannerError
 from ..jobs import JobService, JobStore, JobTTLs, MemoryJobStore, ServiceLimits
 from ..jobs.redis_store import RedisJobStore
 from ..limits import (
@@ -32,6 +46,7 @@ from ..logs import redact_access_log
 from ..redis_client import connect_redis, guarded
 from . import api, pages
 from .agent_api import AgentApi
+from .guard import RequestGuard
 from .responses import handle_feature_planner_error, json_bytes
 from .state import AppState
 
@@ -60,12 +75,16 @@ def create_app(
         finally:
             await state.service.stop()
             await state.agents.close()
+            await state.auth.close()
 
     app = FastAPI(
         title="Feature Planner",
         version=__version__,
         description="AI feature suggestions for a page or component, streamed in two phases.",
         lifespan=lifespan,
+        # Swagger UI would load scripts from a CDN and run inline ones, which the pages'
+        # CSP forbids; the schema itself stays at /openapi.json.
+        docs_url=None,
         redoc_url=None,
         # Built-in OpenTelemetry costs per request even with no exporter configured.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -79,6 +98,16 @@ def create_app(
     app.include_router(pages.router)
     static = resources.files("feature_planner.web").joinpath("static")
     app.mount("/static", pages.StaticAssets(directory=str(static)), name="static")
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["authorization", "content-type", "last-event-id"],
+            expose_headers=["location", "retry-after"],
+            max_age=600,
+        )
+    app.add_middleware(RequestGuard)
     return app
 
 
@@ -130,19 +159,65 @@ def _build_state(settings: Settings, store: JobStore | None, provider: Provider 
         stream_limiter=stream_limiter,
         agents=agents.active,
     )
-    auth = LocalAuthenticator(
-        {user: token.get_secret_value() for user, token in settings.users.items()},
-        secret_key=settings.secret_key.get_secret_value() if settings.secret_key else None,
-        session_ttl_s=settings.session_ttl_s,
-        claim_once=_claim_once_in_redis(client) if client is not None else None,
+    # Sessions and stream tokens are signed with it: replicas must share it.
+    secret_key = (
+        settings.secret_key.get_secret_value() if settings.secret_key else secrets.token_urlsafe(32)
     )
     return AppState(
         settings=settings,
-        auth=auth,
+        auth=_build_authenticator(settings, secret_key, client),
+        stream_tokens=StreamTokens(secret_key, settings.stream_token_ttl_s),
         service=service,
         agents=agents,
         trusted_origins=frozenset(settings.trusted_origins),
     )
+
+
+def _build_authenticator(
+    settings: Settings, secret_key: str, client: aioredis.Redis | None
+) -> Authenticator:
+    if settings.auth == "api-key":
+        return ApiKeyAuthenticator(settings.api_keys)
+    if settings.auth == "oidc":
+        options = OidcOptions(
+            issuer=settings.oidc_issuer or "",
+            audience=settings.oidc_audience,
+            authorized_parties=frozenset(settings.oidc_authorized_parties),
+            algorithms=tuple(settings.oidc_algorithms),
+            leeway_s=settings.oidc_leeway_s,
+        )
+        if settings.oidc_public_key:
+            return OidcAuthenticator(options, public_key=_public_key(settings.oidc_public_key))
+        jwks = JwksCache(
+            settings.jwks_url,
+            cooldown_s=settings.oidc_jwks_cooldown_s,
+            max_age_s=settings.oidc_jwks_max_age_s,
+        )
+        return OidcAuthenticator(options, jwks=jwks)
+    return LocalAuthenticator(
+        {user: token.get_secret_value() for user, token in settings.users.items()},
+        secret_key=secret_key,
+        session_ttl_s=settings.session_ttl_s,
+        claim_once=_claim_once_in_redis(client) if client is not None else None,
+    )
+
+
+def _public_key(value: str) -> jwt.PyJWK:
+    """``FEATURE_PLANNER_OIDC_PUBLIC_KEY``: the PEM text itself, or a file that holds it."""
+    pem = value if value.lstrip().startswith("-----BEGIN") else _read(Path(value))
+    try:
+        return public_key_jwk(pem)
+    except ValueError as exc:
+        raise ConfigurationError(f"FEATURE_PLANNER_OIDC_PUBLIC_KEY: {exc}") from None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.expanduser().read_text()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"FEATURE_PLANNER_OIDC_PUBLIC_KEY: cannot read {path}: {exc.strerror}"
+        ) from None
 
 
 def _claim_once_in_redis(client: aioredis.Redis) -> ClaimOnce:

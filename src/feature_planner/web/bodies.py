@@ -9,17 +9,18 @@ from starlette.requests import Request
 
 from ..errors import PayloadTooLargeError, UnsupportedMediaTypeError
 
-__all__ = ["MAX_BODY_BYTES", "field_errors", "read_json_body"]
+__all__ = ["MAX_BODY_BYTES", "field_errors", "read_json_body", "refuse_foreign_body"]
 
 MAX_BODY_BYTES = 16 * 1024
 
 
 async def read_json_body(request: Request) -> bytes:
+    """The body, at most 16 KiB (413) and declared ``application/json`` (415): an HTML form
+    on another site can send ``text/plain`` without asking first, never JSON."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise PayloadTooLargeError
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";", 1)[0].strip().lower() != "application/json":
+    if not _is_json(request):
         raise UnsupportedMediaTypeError
     body = bytearray()
     async for chunk in request.stream():
@@ -27,6 +28,19 @@ async def read_json_body(request: Request) -> bytes:
         if len(body) > MAX_BODY_BYTES:
             raise PayloadTooLargeError
     return bytes(body)
+
+
+async def refuse_foreign_body(request: Request) -> None:
+    """A route that takes no body (DELETE) still refuses one that is not JSON, or too big."""
+    headers = request.headers
+    if headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers:
+        return
+    await read_json_body(request)
+
+
+def _is_json(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "")
+    return content_type.split(";", 1)[0].strip().lower() == "application/json"
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.types import Scope
 
-from ..auth import SESSION_COOKIE
+from ..auth import SESSION_COOKIE, Identity, LocalAuthenticator, check_same_origin
 from ..errors import AuthenticationError, FeaturePlannerError
 from .state import AppState
 
@@ -33,11 +33,14 @@ STATIC_HEADERS = {"x-content-type-options": "nosniff", "cache-control": "no-cach
 
 
 class StaticAssets(StaticFiles):
-    """``StaticFiles`` that adds ``STATIC_HEADERS`` to every answer."""
+    """``StaticFiles`` that adds ``STATIC_HEADERS`` to every answer, and the page's security
+    headers to HTML (``/static/index.html`` is the page too)."""
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
         response.headers.update(STATIC_HEADERS)
+        if response.headers.get("content-type", "").startswith("text/html"):
+            response.headers.update(PAGE_SECURITY_HEADERS)
         return response
 
 
@@ -47,6 +50,13 @@ _LOGIN_FAILED = """<!doctype html>
 <body><main><h1>This login link is not valid</h1>
 <p>Each link printed by the server works once. Restart the server, or ask it for a new link,
 and open the new one.</p></main></body></html>
+"""
+
+_NO_LOGIN_LINKS = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>No login links</title>
+<link rel="stylesheet" href="/static/style.css"></head>
+<body><main><h1>This server does not use login links</h1>
+<p>Sign in through your identity provider, or call the API with a key.</p></main></body></html>
 """
 
 router = APIRouter(include_in_schema=False)
@@ -68,16 +78,18 @@ async def index() -> Response:
 
 @router.get("/auth/login")
 async def login(request: Request, token: str = "") -> Response:
-    state = _state(request)
+    auth = _state(request).auth
+    if not isinstance(auth, LocalAuthenticator):
+        return HTMLResponse(_NO_LOGIN_LINKS, status_code=404, headers=PAGE_SECURITY_HEADERS)
     try:
-        user = await state.auth.redeem_login_token(token)
+        user = await auth.redeem_login_token(token)
     except AuthenticationError:
         return HTMLResponse(_LOGIN_FAILED, status_code=401, headers=PAGE_SECURITY_HEADERS)
     response = RedirectResponse("/", status_code=303, headers={"referrer-policy": "no-referrer"})
     response.set_cookie(
         SESSION_COOKIE,
-        state.auth.issue_session(user),
-        max_age=state.auth.session_ttl_s,
+        auth.issue_session(user),
+        max_age=auth.session_ttl_s,
         httponly=True,
         samesite="lax",
         secure=request.url.scheme == "https",
@@ -86,7 +98,9 @@ async def login(request: Request, token: str = "") -> Response:
 
 
 @router.post("/auth/logout")
-async def logout() -> Response:
+async def logout(request: Request) -> Response:
+    # Logging someone out from another site is a nuisance CSRF; the cookie rule applies.
+    check_same_origin(request, Identity("", "cookie"), _state(request).trusted_origins)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax")
     return response

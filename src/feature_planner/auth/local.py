@@ -1,4 +1,4 @@
-"""Who is calling: the authenticator interface and the ``local`` mode.
+"""The ``local`` mode: configured users, bearer tokens, login links and a session cookie.
 
 ``local`` knows a few users by their bearer tokens (``FEATURE_PLANNER_USERS``; one user
 ``local`` with a random token when none are configured). At start it issues a one-time
@@ -7,46 +7,21 @@ login link per user; opening it sets a signed, HttpOnly session cookie.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import Literal
 
 import jwt
 from starlette.requests import HTTPConnection
 
-from .errors import AuthenticationError, CrossOriginError
+from ..errors import AuthenticationError
+from .base import Authenticator, Identity, TokenTable, bearer_token, cookie_token
 
-__all__ = [
-    "SESSION_COOKIE",
-    "Authenticator",
-    "Identity",
-    "LocalAuthenticator",
-    "check_same_origin",
-]
+__all__ = ["SESSION_COOKIE", "ClaimOnce", "LocalAuthenticator"]
 
 SESSION_COOKIE = "fp_session"
 _SESSION_AUDIENCE = "feature-planner-session"
 _LOGIN_AUDIENCE = "feature-planner-login"
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    user_id: str
-    via: Literal["bearer", "cookie"]
-
-
-class Authenticator(ABC):
-    @abstractmethod
-    def authenticate(self, conn: HTTPConnection) -> Identity:
-        """The caller's identity, or ``AuthenticationError``."""
-
-
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
 
 
 ClaimOnce = Callable[[str, int], Awaitable[bool]]
@@ -84,25 +59,21 @@ class LocalAuthenticator(Authenticator):
         if not users:
             users = {"local": secrets.token_urlsafe(32)}
         self.users = dict(users)
-        # Looked up by digest, so the comparison does not leak a token's prefix by timing.
-        self._by_digest = {_digest(token): user for user, token in self.users.items()}
+        self._tokens = TokenTable.of_tokens(self.users)
         self._secret = secret_key or secrets.token_urlsafe(32)
         self._session_ttl_s = session_ttl_s
         self._login_ttl_s = login_ttl_s
         self._claim_once = claim_once or _UsedInMemory()
 
-    def authenticate(self, conn: HTTPConnection) -> Identity:
-        header = conn.headers.get("authorization")
-        if header is not None:
-            scheme, _, token = header.partition(" ")
-            user = (
-                self._by_digest.get(_digest(token.strip())) if scheme.lower() == "bearer" else None
-            )
+    async def authenticate(self, conn: HTTPConnection) -> Identity:
+        token = bearer_token(conn)
+        if token is not None:
+            user = self._tokens.match(token)
             if user is None:
                 raise AuthenticationError("The bearer token is not valid")
             return Identity(user, "bearer")
-        cookie = conn.cookies.get(SESSION_COOKIE)
-        if cookie:
+        cookie = cookie_token(conn, SESSION_COOKIE)
+        if cookie is not None:
             return Identity(self._verify_session(cookie), "cookie")
         raise AuthenticationError
 
@@ -175,28 +146,3 @@ class LocalAuthenticator(Authenticator):
         if user not in self.users:
             raise AuthenticationError("The session's user no longer exists; log in again")
         return str(user)
-
-
-def check_same_origin(
-    conn: HTTPConnection, identity: Identity, trusted_origins: frozenset[str]
-) -> None:
-    """Refuse a cookie-authenticated state change that a browser sent from another site.
-
-    Bearer-authenticated calls cannot be forged by another site, so they pass. A request
-    with neither ``Origin`` nor ``Sec-Fetch-Site`` did not come from a browser page.
-    """
-    if identity.via != "cookie":
-        return
-    origin = conn.headers.get("origin")
-    if origin is not None:
-        if origin.lower() in trusted_origins or origin.lower() == _own_origin(conn):
-            return
-        raise CrossOriginError(f"Requests from {origin[:100]} may not use this site's cookie")
-    fetch_site = conn.headers.get("sec-fetch-site")
-    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
-        raise CrossOriginError
-    return
-
-
-def _own_origin(conn: HTTPConnection) -> str:
-    return f"{conn.url.scheme}://{conn.headers.get('host', '')}".lower()
