@@ -19,6 +19,7 @@ from feature_planner.serving import BackgroundServer
 from feature_planner.sse import ServerSentEvent, SSEDecoder
 from feature_planner.web.app import create_app
 from feature_planner.web.state import AppState
+from tests.log_scan import scan_every_log_record
 from tests.redis_server import RedisServer
 
 # Every app the tests start (in this process or as a subprocess) keeps custom agents here.
@@ -34,6 +35,14 @@ VALID_BODY = {
     "featureType": "enhancement",
     "priorityLevel": "high",
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_credential_in_any_log_line() -> Iterator[None]:
+    """Over the whole session, no log record shows a token, key or credential."""
+    with scan_every_log_record() as leaked:
+        yield
+    assert not leaked, "credentials in log lines:\n" + "\n".join(leaked[:20])
 
 
 @dataclass
@@ -194,7 +203,8 @@ def make_server(
         options.update(overrides)
         settings = load_settings(**options)
         app = create_app(settings, store=store)
-        server = BackgroundServer(app).start()
+        # At info, so the access log is written, and scanned for credentials.
+        server = BackgroundServer(app, log_level="info").start()
         live = LiveServer(server, settings, app.state.planner)
         started.append((server, live))
         return live
