@@ -11,7 +11,6 @@ configuration, 3 the server refused a request (or could not be reached), 130 int
 from __future__ import annotations
 
 import json
-import logging
 import os
 import secrets
 import sys
@@ -31,6 +30,7 @@ from .auth import LocalAuthenticator, hash_api_key, new_api_key
 from .client import EventEnvelope, FeaturePlannerClient
 from .config import Settings, load_settings
 from .errors import ConfigurationError, FeaturePlannerError
+from .logs import configure_logging
 from .models import (
     CompleteEvent,
     DeltaEvent,
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from .web.state import AppState
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "worker_app"]
 
 EXIT_OK: Final = 0
 EXIT_JOB_FAILED: Final = 1
@@ -129,9 +129,7 @@ def serve(
         "redis_url": redis_url,
     }
     settings = _settings(**overrides)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     print(
         f"Feature Planner on {settings.base_url} · provider {settings.provider} · "
         f"repository {settings.repository}" + (f" · {workers} workers" if workers > 1 else ""),
@@ -141,6 +139,7 @@ def serve(
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level,
+        "log_config": None,  # uvicorn's loggers propagate to ours (configure_logging)
         # Open streams would otherwise hold a Ctrl-C forever; clients resume elsewhere.
         "timeout_graceful_shutdown": 5,
     }
@@ -158,7 +157,14 @@ def serve(
         users = {user: token.get_secret_value() for user, token in settings.users.items()}
         secret = settings.secret_key.get_secret_value() if settings.secret_key else None
         _print_login_links(LocalAuthenticator(users, secret_key=secret), settings)
-    uvicorn.run("feature_planner.web.app:create_app", factory=True, workers=workers, **options)
+    uvicorn.run("feature_planner.cli:worker_app", factory=True, workers=workers, **options)
+
+
+def worker_app() -> FastAPI:
+    """The app of one ``--workers`` process: it starts afresh, so it sets up logging too."""
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return _create_app(settings)
 
 
 def _share_with_workers(settings: Settings, overrides: dict[str, Any]) -> Settings:

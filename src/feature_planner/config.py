@@ -188,6 +188,9 @@ class Settings(BaseSettings):
     redis_stream_maxlen: int = Field(10_000, ge=100, description="Events kept per job")
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="JSON lines, or text; auto: text on a terminal, JSON otherwise"
+    )
 
     _parse_users = field_validator("users", "api_keys", mode="before")(_parse_mapping)
     _parse_origins = field_validator(

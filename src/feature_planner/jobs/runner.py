@@ -47,8 +47,10 @@ class JobRun:
         throttle_s: float,
         time_limit_s: float,
         metrics: Metrics | None = None,
+        user_id: str | None = None,
     ) -> None:
         self.job_id = job_id
+        self.user_id = user_id
         self._metrics = metrics
         self._started = time.perf_counter()
         self._first_delta_s: float | None = None
@@ -134,18 +136,24 @@ class JobRun:
                 first_delta_s=self._first_delta_s,
                 usage=usage,
             )
+        outcome = {
+            "job_id": self.job_id,
+            "user_id": self.user_id,
+            "transition": "finished",
+            "outcome": state.value,
+            "code": data.get("code"),
+            "duration_ms": round((time.perf_counter() - started) * 1000),
+            "events": self._last_id,
+            "input_tokens": usage.input_tokens if usage is not None else None,
+            "output_tokens": usage.output_tokens if usage is not None else None,
+        }
         try:
             await self._store.finish(self.job_id, state, self._last_id)
         except StoreUnavailableError:
             # The store will not hear of the end; its lease expiring will (WORKER_LOST).
-            logger.warning("job %s ended %s but the store is unreachable", self.job_id, state)
+            logger.warning("job %s; the store is unreachable", state.value, extra=outcome)
             return
-        logger.info(
-            "job %s %s after %d events",
-            self.job_id,
-            state.value,
-            self._last_id,
-        )
+        logger.info("job %s", state.value, extra=outcome)
 
     @staticmethod
     def _failure(code: ErrorCode, message: str) -> tuple[JobState, str, dict[str, Any]]:

@@ -134,6 +134,7 @@ class JobService:
         )
         await self.store.create(job)
         self.metrics.jobs_created.inc()
+        logger.info("job created", extra=_fields(job, "created"))
         return job
 
     def _check_model(self, model: str | None) -> None:
@@ -219,7 +220,11 @@ class JobService:
                 since = self._unwatched_since.setdefault(job_id, now)
                 run = self._runs.get(job_id)
                 if run is not None and now - since >= grace:
-                    logger.info("job %s has had no subscriber for %gs", job_id, grace)
+                    logger.info(
+                        "job has had no subscriber for %gs",
+                        grace,
+                        extra={"job_id": job_id, "transition": "orphaned"},
+                    )
                     run.cancel(f"Nobody was watching the job for {grace:g} s, so it was cancelled")
 
     def _start_run(self, job: JobRecord) -> None:
@@ -229,6 +234,7 @@ class JobService:
             throttle_s=self.limits.throttle_s,
             time_limit_s=self.limits.time_limit_s,
             metrics=self.metrics,
+            user_id=job.user_id,
         )
         self._runs[job.id] = run
         self.executions += 1
@@ -239,7 +245,7 @@ class JobService:
             (lambda: agents(user_id)) if agents is not None else None,
         )
         task.add_done_callback(lambda _: self._run_finished(job.id))
-        logger.info("job %s started for user %s", job.id, job.user_id)
+        logger.info("job started", extra=_fields(job, "started", provider=self.provider.name))
 
     def _run_finished(self, job_id: str) -> None:
         self._runs.pop(job_id, None)
@@ -260,7 +266,7 @@ class JobService:
         if job.state is JobState.PENDING and await self.store.cancel_pending(
             job.id, error_event(1, ErrorCode.CANCELLED, message)
         ):
-            logger.info("job %s cancelled before it ran", job.id)
+            logger.info("job cancelled before it ran", extra=_fields(job, "cancelled"))
             return
         run = self._runs.get(job.id)
         if run is not None and run.task is not None:
@@ -308,3 +314,8 @@ async def _wait_finished(log: EventLog, timeout: float) -> None:
         async with asyncio.timeout(timeout):
             while await reader.next_chunk() is not None:
                 pass
+
+
+def _fields(job: JobRecord, transition: str, **more: Any) -> dict[str, Any]:
+    """The structured fields of a job's log line (``extra=``)."""
+    return {"job_id": job.id, "user_id": job.user_id, "transition": transition, **more}

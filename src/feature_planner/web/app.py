@@ -47,6 +47,7 @@ from ..redis_client import connect_redis, guarded
 from . import api, pages
 from .agent_api import AgentApi
 from .guard import RequestGuard
+from .request_id import RequestIdMiddleware
 from .responses import handle_feature_planner_error, json_bytes
 from .state import AppState
 
@@ -108,6 +109,7 @@ def create_app(
             max_age=600,
         )
     app.add_middleware(RequestGuard)
+    app.add_middleware(RequestIdMiddleware)
     return app
 
 
