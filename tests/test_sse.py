@@ -69,3 +69,12 @@ def test_decoder_ignores_unknown_fields_and_strips_one_space() -> None:
     events = SSEDecoder().feed("foo: bar\ndata:  two spaces\nretry: 10\n\n")
     assert events[0].data == " two spaces"
     assert events[0].retry == 10
+
+
+def test_a_block_without_data_dispatches_nothing_but_sets_the_retry_and_id() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(": shutting down\nretry: 250\n\nid: 7\nevent: delta\n\n") == []
+    assert decoder.retry == 250
+    assert decoder.last_event_id == "7"
+    [event] = decoder.feed("data: x\n\n")
+    assert (event.event, event.data, event.id) == ("message", "x", None)

@@ -140,8 +140,9 @@ def serve(
         "port": settings.port,
         "log_level": settings.log_level,
         "log_config": None,  # uvicorn's loggers propagate to ours (configure_logging)
-        # Open streams would otherwise hold a Ctrl-C forever; clients resume elsewhere.
-        "timeout_graceful_shutdown": 5,
+        # On SIGTERM, open streams get the drain period to end with their jobs (in memory;
+        # with Redis they are handed to other replicas at once), then they are cut.
+        "timeout_graceful_shutdown": max(1, round(settings.drain_s)),
     }
     if workers == 1:
         web_app = _create_app(settings)

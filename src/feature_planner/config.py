@@ -187,6 +187,7 @@ class Settings(BaseSettings):
     redis_timeout_s: float = Field(0.5, gt=0, description="Connect and command timeout")
     redis_stream_maxlen: int = Field(10_000, ge=100, description="Events kept per job")
 
+    drain_s: float = Field(30, ge=0, description="On SIGTERM, running jobs get this long to finish")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "text"] = Field(
         "auto", description="JSON lines, or text; auto: text on a terminal, JSON otherwise"

@@ -164,6 +164,13 @@ class StoreUnavailableError(FeaturePlannerError):
     default_message = "The job store is unreachable; try again shortly"
 
 
+class ServerDrainingError(FeaturePlannerError):
+    status = 503
+    code = "SERVER_DRAINING"
+    default_message = "This server is shutting down; reconnect to resume on another"
+    retry_after = 1
+
+
 class ProviderError(Exception):
     """A provider failed in a way the user can act on; the message is shown to them."""
 
@@ -192,5 +199,6 @@ ERRORS_BY_CODE: dict[str, type[FeaturePlannerError]] = {
         RateLimitedError,
         TooManyStreamsError,
         StoreUnavailableError,
+        ServerDrainingError,
     )
 }

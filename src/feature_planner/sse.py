@@ -63,6 +63,7 @@ class SSEDecoder:
         self._has_fields = False
         self.comments: list[str] = []
         self.last_event_id: str | None = None
+        self.retry: int | None = None  # the server's reconnection time, ms
 
     def feed(self, chunk: bytes | str) -> list[ServerSentEvent]:
         text = chunk.decode() if isinstance(chunk, bytes) else chunk
@@ -97,20 +98,19 @@ class SSEDecoder:
             self._event = value
         elif field == "data":
             self._data.append(value)
+            self._has_fields = True
         elif field == "id":
             if "\0" not in value:
                 self._id = value
                 self.last_event_id = value
-        elif field == "retry":
-            if value.isdigit():
-                self._retry = int(value)
-        else:
-            return None
-        self._has_fields = True
+        elif field == "retry" and value.isdigit():
+            self._retry = self.retry = int(value)
         return None
 
     def _dispatch(self) -> ServerSentEvent | None:
+        # As browsers do: a block without data (`retry:` alone, say) dispatches nothing.
         if not self._has_fields:
+            self._event, self._id, self._retry = "", None, None
             return None
         event = ServerSentEvent(
             event=self._event or "message",

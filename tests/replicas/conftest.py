@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,9 +32,11 @@ from feature_planner.serving import BackgroundServer, free_port
 from feature_planner.sse import ServerSentEvent, SSEDecoder
 from feature_planner.web.app import create_app
 from tests.conftest import ALICE, API, BOB, VALID_BODY
+from tests.log_scan import find_secrets
 from tests.redis_server import RedisServer
 
 USERS = f"alice={ALICE},bob={BOB}"
+LOGIN_LINK_LINE = re.compile(r"Open http://\S+/auth/login\?token=[\w.-]+ to log in as \w+")
 CHUNK_SIZE = 8
 
 # The settings every replica starts with; a test overrides what it needs.
@@ -298,11 +301,20 @@ def processes(repo: Path, tmp_path: Path) -> Iterator[ReplicaFactory]:
     subprocess (settings as ``FEATURE_PLANNER_*`` variables), ready once ``/healthz`` is."""
     started: list[Replica] = []
 
-    def start(redis_url: str, *, workers: int = 1, **overrides: Any) -> Replica:
+    def start(redis_url: str | None, *, workers: int = 1, **overrides: Any) -> Replica:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("FEATURE_PLANNER_")}
-        options = {**DEFAULTS, "repository": str(repo), "redis_url": redis_url, **overrides}
-        env.update({f"FEATURE_PLANNER_{k.upper()}": str(v) for k, v in options.items()})
+        # At info, so that the access log is written, and scanned for credentials.
+        options = {
+            **DEFAULTS,
+            "log_level": "info",
+            "repository": str(repo),
+            "redis_url": redis_url,
+            **overrides,
+        }
+        env.update(
+            {f"FEATURE_PLANNER_{k.upper()}": str(v) for k, v in options.items() if v is not None}
+        )
         command = [sys.executable, "-m", "feature_planner.cli", "serve", "--port", str(port)]
         if workers > 1:
             command += ["--workers", str(workers)]
@@ -332,18 +344,28 @@ def processes(repo: Path, tmp_path: Path) -> Iterator[ReplicaFactory]:
     try:
         yield start
     finally:
-        for replica in started:
-            replica.close()
-            process = replica.process
-            assert process is not None
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(8)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(process.pid, signal.SIGKILL)  # its own group, workers too
-                    process.wait(5)
+        _stop_processes(started)
+    # What the processes printed is log lines too: no credential in any of them, but for
+    # the one-time login links that `local` mode prints for its operator on purpose.
+    for log in tmp_path.glob("replica-*.log"):
+        lines = log.read_text(errors="replace").splitlines()
+        leaked = [x for x in lines if find_secrets(x) and not LOGIN_LINK_LINE.fullmatch(x)]
+        assert not leaked, f"{log.name} shows credentials: {leaked[:5]}"
+
+
+def _stop_processes(started: list[Replica]) -> None:
+    for replica in started:
+        replica.close()
+        process = replica.process
+        assert process is not None
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(8)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)  # its own group, workers too
+                process.wait(5)
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 5.0, step: float = 0.02) -> float:

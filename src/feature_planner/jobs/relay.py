@@ -72,6 +72,7 @@ class Subscriber:
     """
 
     __slots__ = (
+        "_farewell",
         "_first",
         "_log",
         "_on_close",
@@ -96,6 +97,7 @@ class Subscriber:
         self._on_close = on_close
         self._ping = False
         self._waiter: asyncio.Future[None] | None = None
+        self._farewell: bytes | None = None
         self.closed = False
         self.last_write = asyncio.get_running_loop().time()
 
@@ -103,6 +105,8 @@ class Subscriber:
         while True:
             if self.closed:
                 return None
+            if self._farewell is not None:
+                return self._say_farewell()
             log = self._log
             if self._first or self.position < log.last_id:
                 chunk = self._first + log.frames_after(self.position)
@@ -125,6 +129,22 @@ class Subscriber:
     def _written(self, chunk: bytes) -> bytes:
         self.last_write = asyncio.get_running_loop().time()
         return chunk
+
+    def hand_off(self, farewell: bytes) -> None:
+        """End the stream cleanly: the events not yet sent, then ``farewell``, then the end;
+        the client reconnects (to another process) and resumes with ``Last-Event-ID``."""
+        self._farewell = farewell
+        self.wake()
+
+    def _say_farewell(self) -> bytes | None:
+        farewell, self._farewell = self._farewell, b""
+        if not farewell:
+            return None  # said already: the stream is over
+        log = self._log
+        chunk = self._first + log.frames_after(self.position) + farewell
+        self._first = b""
+        self.position = log.last_id
+        return self._written(chunk)
 
     def wake(self) -> None:
         waiter = self._waiter
@@ -162,6 +182,9 @@ class Heartbeat:
 
     def __len__(self) -> int:
         return len(self._subscribers)
+
+    def subscribers(self) -> list[Subscriber]:
+        return list(self._subscribers)
 
     def start(self) -> None:
         if self._task is None:

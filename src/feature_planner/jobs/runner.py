@@ -61,6 +61,7 @@ class JobRun:
         self._total_length = 0
         self._coalescer = DeltaCoalescer(throttle_s, self._publish_delta)
         self._cancel_message = "The job was cancelled"
+        self._abandoned = False
         self.task: asyncio.Task[None] | None = None
         self.state: JobState = JobState.IN_PROGRESS
 
@@ -89,6 +90,12 @@ class JobRun:
             self._cancel_message = message
             self.task.cancel()
 
+    def abandon(self, message: str) -> None:
+        """Stop the run because this process is going away: ``WORKER_LOST``, not the
+        owner's ``CANCELLED``."""
+        self._abandoned = True
+        self.cancel(message)
+
     async def _execute(
         self, provider: Provider, request: PlanRequest, agent: AgentLookup | None
     ) -> None:
@@ -107,8 +114,11 @@ class JobRun:
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
-            state, name, data = self._failure(ErrorCode.CANCELLED, self._cancel_message)
-            state = JobState.CANCELLED
+            if self._abandoned:
+                state, name, data = self._failure(ErrorCode.WORKER_LOST, self._cancel_message)
+            else:
+                state, name, data = self._failure(ErrorCode.CANCELLED, self._cancel_message)
+                state = JobState.CANCELLED
         except ProviderError as exc:
             state, name, data = self._failure(ErrorCode.PROVIDER_ERROR, str(exc))
         except Exception:

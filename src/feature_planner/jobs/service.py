@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from ..errors import (
     JobNotFoundError,
     RateLimitedError,
     RequestValidationError,
+    ServerDrainingError,
     TooManyStreamsError,
 )
 from ..limits import CreateRateLimiter, StreamLimiter
@@ -40,6 +42,8 @@ __all__ = ["JobService", "NothingMoreError", "ServiceLimits"]
 logger = logging.getLogger("feature_planner.jobs")
 
 STREAM_PATH = "/api/feature-planner/suggest-feature/"
+# What a handed-off stream ends with: reconnect soon (an EventSource waits `retry` ms).
+RECONNECT_ELSEWHERE = b": this server is shutting down; reconnect to resume\nretry: 250\n\n"
 
 
 class NothingMoreError(Exception):
@@ -82,6 +86,8 @@ class JobService:
         self._supervisor: asyncio.Task[None] | None = None
         self.runner_id = uuid.uuid4().hex  # this process, as the holder of run leases
         self.executions = 0  # runs started by this process, for tests and metrics
+        self.draining = False
+        self._drain_started = 0.0
         store.on_cancel = self._cancel_local
         self.metrics.watch_open_streams(lambda: self.open_streams)
 
@@ -94,6 +100,26 @@ class JobService:
                 self._cancel_orphans_forever(), name="orphans"
             )
 
+    def begin_drain(self, *, hand_off_streams: bool) -> None:
+        """The process was asked to stop: refuse new streams and, when another process can
+        serve them (``hand_off_streams``: the store is shared), end the open ones so that
+        their clients reconnect there and resume. Runs go on (``finish_runs``)."""
+        if self.draining:
+            return
+        self.draining = True
+        self._drain_started = time.monotonic()
+        logger.info("draining: %d runs, %d open streams", len(self._runs), self.open_streams)
+        if hand_off_streams:
+            for subscriber in self._heartbeat.subscribers():
+                subscriber.hand_off(RECONNECT_ELSEWHERE)
+
+    async def finish_runs(self, drain_s: float) -> None:
+        """Give this process's runs until ``drain_s`` after the drain began to end."""
+        remaining = drain_s - (time.monotonic() - self._drain_started)
+        tasks = [run.task for run in self._runs.values() if run.task is not None]
+        if tasks and remaining > 0:
+            await asyncio.wait(tasks, timeout=remaining)
+
     async def stop(self) -> None:
         await self._heartbeat.stop()
         if self._supervisor is not None:
@@ -102,7 +128,7 @@ class JobService:
                 await self._supervisor
         runs = list(self._runs.values())
         for run in runs:
-            run.cancel("The server shut down before the run finished")
+            run.abandon("The server shut down before the run finished; please try again")
         tasks = [run.task for run in runs if run.task is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=5)
@@ -153,6 +179,8 @@ class JobService:
 
     async def open_stream(self, user_id: str, job_id: str, last_event_id: int | None) -> Subscriber:
         """Check, claim (first subscriber only) and subscribe; raise a refusal otherwise."""
+        if self.draining:
+            raise ServerDrainingError
         job = await self._owned_job(user_id, job_id)
         if job.state.is_final:
             if last_event_id is None:

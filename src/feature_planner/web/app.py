@@ -49,6 +49,7 @@ from .agent_api import AgentApi
 from .guard import RequestGuard
 from .request_id import RequestIdMiddleware
 from .responses import handle_feature_planner_error, json_bytes
+from .shutdown import on_shutdown_signal
 from .state import AppState
 
 __all__ = ["create_app"]
@@ -71,9 +72,17 @@ def create_app(
         redact_access_log()
         await state.agents.start()
         await state.service.start()
+        # With a shared store, other processes can serve this one's streams at once.
+        shared = settings.redis_url is not None
+        restore_signals = on_shutdown_signal(
+            lambda: state.service.begin_drain(hand_off_streams=shared)
+        )
         try:
             yield
         finally:
+            restore_signals()
+            state.service.begin_drain(hand_off_streams=shared)
+            await state.service.finish_runs(settings.drain_s)
             await state.service.stop()
             await state.agents.close()
             await state.auth.close()

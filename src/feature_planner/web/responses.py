@@ -15,6 +15,7 @@ from ..errors import (
     AuthenticationError,
     FeaturePlannerError,
     RateLimitedError,
+    ServerDrainingError,
     StoreUnavailableError,
 )
 from ..jobs.relay import Subscriber
@@ -45,7 +46,7 @@ def json_response(
 
 def error_response(error: FeaturePlannerError) -> Response:
     headers = {"cache-control": "no-store"}
-    if isinstance(error, RateLimitedError):
+    if isinstance(error, RateLimitedError | ServerDrainingError):
         headers["retry-after"] = str(error.retry_after)
     if isinstance(error, AuthenticationError):
         headers["www-authenticate"] = "Bearer"
