@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from .models import TokenUsage
 
@@ -52,9 +54,19 @@ class Metrics:
         self.open_streams = Gauge(
             "feature_planner_open_streams", "Streams open on this process", registry=r
         )
+        self.subscribers_per_job = Histogram(
+            "feature_planner_job_subscribers",
+            "Streams open on the job in this process when one more opens (this one included)",
+            buckets=(1, 2, 3, 5, 10, 20, 50),
+            registry=r,
+        )
 
     def watch_open_streams(self, count: Callable[[], int]) -> None:
         self.open_streams.set_function(lambda: float(count()))
+
+    def watch_events_relayed(self, total: Callable[[], int]) -> None:
+        """``total`` is read at each scrape: counting per write would cost every event."""
+        self.registry.register(_CounterOf("feature_planner_events_relayed", _RELAYED, total))
 
     def job_finished(
         self,
@@ -80,3 +92,16 @@ class Metrics:
             ):
                 if value:
                     self.tokens.labels(kind).inc(value)
+
+
+_RELAYED = "Job events (deltas, activity, the final event) written to clients' streams"
+
+
+class _CounterOf(Collector):
+    """A counter whose value a function gives when scraped."""
+
+    def __init__(self, name: str, documentation: str, value: Callable[[], int]) -> None:
+        self._name, self._documentation, self._value = name, documentation, value
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(self._name, self._documentation, value=self._value())

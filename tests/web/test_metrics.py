@@ -57,3 +57,22 @@ def test_open_streams_are_counted_while_open(make_server: ServerFactory) -> None
 
     server.stream(job_id, stop_after=on_first_delta)
     assert seen == [1.0]
+
+
+def test_events_relayed_and_subscribers_per_job(make_server: ServerFactory) -> None:
+    server = make_server(scripted_interval_ms=20)
+    job_id = server.create_job()
+    with server.http.stream(
+        "GET", f"/api/feature-planner/suggest-feature/{job_id}", headers=server.auth()
+    ) as first:
+        chunks = first.iter_raw()
+        received = next(chunks)  # the first stream is open...
+        second = server.stream(job_id)  # ...while a second one reads the whole job
+        received += b"".join(chunks)
+    assert second.names[-1] == "complete" and b"event: complete" in received
+    events = len(second.job_events)
+    samples = scrape(server)
+    assert samples[("feature_planner_events_relayed_total", ())] == 2 * events
+    assert samples[("feature_planner_job_subscribers_count", ())] == 2
+    assert samples[("feature_planner_job_subscribers_bucket", (("le", "1.0"),))] == 1
+    assert samples[("feature_planner_job_subscribers_bucket", (("le", "2.0"),))] == 2

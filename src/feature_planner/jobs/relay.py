@@ -79,6 +79,7 @@ class Subscriber:
         "_ping",
         "_waiter",
         "closed",
+        "delivered",
         "last_write",
         "position",
     )
@@ -98,6 +99,7 @@ class Subscriber:
         self._ping = False
         self._waiter: asyncio.Future[None] | None = None
         self._farewell: bytes | None = None
+        self.delivered = 0  # job events handed to the connection (for the metrics)
         self.closed = False
         self.last_write = asyncio.get_running_loop().time()
 
@@ -111,6 +113,7 @@ class Subscriber:
             if self._first or self.position < log.last_id:
                 chunk = self._first + log.frames_after(self.position)
                 self._first = b""
+                self.delivered += log.last_id - self.position
                 self.position = log.last_id
                 return self._written(chunk)
             if log.finished:
@@ -143,6 +146,7 @@ class Subscriber:
         log = self._log
         chunk = self._first + log.frames_after(self.position) + farewell
         self._first = b""
+        self.delivered += log.last_id - self.position
         self.position = log.last_id
         return self._written(chunk)
 

@@ -90,6 +90,9 @@ class JobService:
         self._drain_started = 0.0
         store.on_cancel = self._cancel_local
         self.metrics.watch_open_streams(lambda: self.open_streams)
+        self._streams_per_job: dict[str, int] = {}
+        self._relayed_by_closed_streams = 0
+        self.metrics.watch_events_relayed(self._events_relayed)
 
     async def start(self) -> None:
         await self.store.start()
@@ -139,6 +142,10 @@ class JobService:
     @property
     def open_streams(self) -> int:
         return len(self._heartbeat)
+
+    def _events_relayed(self) -> int:
+        open_now = sum(subscriber.delivered for subscriber in self._heartbeat.subscribers())
+        return self._relayed_by_closed_streams + open_now
 
     # -- Phase 1 -------------------------------------------------------------------------
 
@@ -216,12 +223,17 @@ class JobService:
         )
         self._heartbeat.add(subscriber)
         self.store.add_watcher(job.id, stream_id)
+        streams = self._streams_per_job[job.id] = self._streams_per_job.get(job.id, 0) + 1
+        self.metrics.subscribers_per_job.observe(streams)
         return subscriber
 
     def _detach(
         self, subscriber: Subscriber, user_id: str, job_id: str, stream_id: str, log: EventLog
     ) -> None:
         self._heartbeat.discard(subscriber)
+        self._relayed_by_closed_streams += subscriber.delivered
+        if (left := self._streams_per_job.pop(job_id, 1) - 1) > 0:
+            self._streams_per_job[job_id] = left
         self._stream_limiter.release(user_id, stream_id)
         self.store.remove_watcher(job_id, stream_id)
         self.store.release_log(job_id, log)
