@@ -112,3 +112,11 @@ def test_replicas_sharing_the_secret_key_accept_each_others_tokens(
     response = second.http.get(f"{API}/{job_id}", params={"token": token})
     assert response.status_code == 200
     assert "event: complete" in response.text
+
+
+def test_an_issued_token_is_a_standard_hs256_jwt() -> None:
+    token = StreamTokens(SECRET, ttl_s=900).issue("alice", "job-1")
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"], audience="feature-planner-stream")
+    assert claims["sub"] == "alice" and claims["jid"] == "job-1"
+    assert claims["exp"] - claims["iat"] == 900
+    assert jwt.get_unverified_header(token) == {"alg": "HS256", "typ": "JWT"}

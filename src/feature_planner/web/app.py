@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import jwt
 import redis.asyncio as aioredis
@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from .. import __version__
 from ..agent.base import Provider
@@ -46,15 +47,14 @@ from ..logs import redact_access_log
 from ..redis_client import connect_redis, guarded
 from . import api, pages
 from .agent_api import AgentApi
+from .fast_path import FastPath
 from .guard import RequestGuard
 from .request_id import RequestIdMiddleware
-from .responses import handle_feature_planner_error, json_bytes
+from .responses import handle_feature_planner_error, handle_unexpected_error, json_bytes
 from .shutdown import on_shutdown_signal
 from .state import AppState
 
 __all__ = ["create_app"]
-
-logger = logging.getLogger("feature_planner")
 
 
 def create_app(
@@ -87,7 +87,10 @@ def create_app(
             await state.agents.close()
             await state.auth.close()
 
-    app = FastAPI(
+    job_routes = api.PlannerApi(state)
+    app = PlannerApp(
+        job_routes,
+        settings.cors_origins,
         title="Feature Planner",
         version=__version__,
         description="AI feature suggestions for a page or component, streamed in two phases.",
@@ -102,24 +105,43 @@ def create_app(
     app.state.planner = state
     app.add_exception_handler(FeaturePlannerError, handle_feature_planner_error)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
-    app.add_exception_handler(Exception, _unexpected_exception)
-    api.PlannerApi(state).mount(app)
+    app.add_exception_handler(Exception, handle_unexpected_error)
+    job_routes.mount(app)
     AgentApi(state, state.agents).mount(app)
     app.include_router(pages.router)
     static = resources.files("feature_planner.web").joinpath("static")
     app.mount("/static", pages.StaticAssets(directory=str(static)), name="static")
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PUT", "DELETE"],
-            allow_headers=["authorization", "content-type", "last-event-id"],
-            expose_headers=["location", "retry-after"],
-            max_age=600,
-        )
-    app.add_middleware(RequestGuard)
-    app.add_middleware(RequestIdMiddleware)
     return app
+
+
+class PlannerApp(FastAPI):
+    """FastAPI, with the layers every request needs put in front of it, and the hot job
+    routes answered there (``FastPath``) without FastAPI's own middleware and router."""
+
+    def __init__(self, job_routes: api.PlannerApi, cors_origins: list[str], **options: Any):
+        super().__init__(**options)
+        self._job_routes = job_routes
+        self._cors_origins = cors_origins
+
+    def build_middleware_stack(self) -> ASGIApp:
+        routes = self._job_routes
+        app: ASGIApp = FastPath(
+            super().build_middleware_stack(),
+            collection=api.PREFIX + "/suggest-feature",
+            create=routes.create_job,
+            stream=routes.stream_job,
+            cancel=routes.cancel_job,
+        )
+        if self._cors_origins:
+            app = CORSMiddleware(
+                app,
+                allow_origins=self._cors_origins,
+                allow_methods=["GET", "POST", "PUT", "DELETE"],
+                allow_headers=["authorization", "content-type", "last-event-id"],
+                expose_headers=["location", "retry-after"],
+                max_age=600,
+            )
+        return RequestIdMiddleware(RequestGuard(app))
 
 
 def _build_state(settings: Settings, store: JobStore | None, provider: Provider | None) -> AppState:
@@ -248,10 +270,3 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     code = codes.get(exc.status_code, "HTTP_ERROR")
     body = {"success": False, "error": {"code": code, "message": str(exc.detail)}}
     return Response(json_bytes(body), exc.status_code, exc.headers, media_type="application/json")
-
-
-async def _unexpected_exception(request: Request, exc: Exception) -> Response:
-    """A bug: logged with its traceback here, answered without one."""
-    logger.exception("unhandled error in %s %s", request.method, request.url.path)
-    body = {"success": False, "error": {"code": "INTERNAL_ERROR", "message": "Internal error"}}
-    return Response(json_bytes(body), 500, media_type="application/json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from typing import Any
 
 from starlette.requests import Request
@@ -20,7 +21,16 @@ from ..errors import (
 )
 from ..jobs.relay import Subscriber
 
-__all__ = ["EventStreamResponse", "error_response", "json_bytes", "json_response"]
+__all__ = [
+    "EventStreamResponse",
+    "error_response",
+    "handle_feature_planner_error",
+    "handle_unexpected_error",
+    "json_bytes",
+    "json_response",
+]
+
+logger = logging.getLogger("feature_planner")
 
 STREAM_HEADERS = {
     "cache-control": "no-cache, no-transform",
@@ -60,6 +70,13 @@ async def handle_feature_planner_error(request: Request, exc: Exception) -> Resp
     if isinstance(exc, StoreUnavailableError):
         request.app.state.planner.service.metrics.store_errors.inc()
     return error_response(exc)
+
+
+async def handle_unexpected_error(request: Request, exc: Exception) -> Response:
+    """A bug: logged with its traceback here, answered without one."""
+    logger.exception("unhandled error in %s %s", request.method, request.url.path)
+    body = {"success": False, "error": {"code": "INTERNAL_ERROR", "message": "Internal error"}}
+    return Response(json_bytes(body), 500, media_type="application/json")
 
 
 class EventStreamResponse(Response):
