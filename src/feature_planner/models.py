@@ -10,8 +10,17 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AliasGenerator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AliasGenerator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+)
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 __all__ = [
     "ActivityEvent",
@@ -28,6 +37,7 @@ __all__ = [
     "SuggestionRequest",
     "TokenUsage",
     "sanitize_text",
+    "sanitized_length_pattern",
 ]
 
 
@@ -70,7 +80,12 @@ class ErrorCode(StrEnum):
 
 
 # Control characters other than tab (\x09) and newline (\x0a), C1 controls included.
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = r"[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+_CONTROL_CHARS = re.compile(_CONTROL)
+# What sanitizing drops at either end: control characters, and what ``str.strip`` trims of
+# the rest (tab, newline and the Unicode spaces).
+_DROPPED_AT_ENDS = r"[\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_KEPT_AT_ENDS = "[^" + _DROPPED_AT_ENDS[1:]
 
 
 def sanitize_text(value: Any) -> Any:
@@ -80,7 +95,63 @@ def sanitize_text(value: Any) -> Any:
     return value
 
 
-Sanitized = BeforeValidator(sanitize_text)
+def sanitized_length_pattern(min_length: int, max_length: int | None) -> str:
+    """A regular expression matching exactly the strings whose sanitized text has
+    ``min_length`` to ``max_length`` characters (any number when ``None``).
+
+    The text runs from the first to the last character that trimming keeps; it counts every
+    character between them except control characters, which sanitizing removes.
+    """
+    edge, dropped, control = _KEPT_AT_ENDS, _DROPPED_AT_ENDS, _CONTROL
+    kept = "[^" + control[1:]
+    texts = []
+    if min_length <= 1 and (max_length is None or max_length >= 1):
+        texts.append(edge)  # one character
+    if max_length is None or max_length >= 2:  # two or more: the ends and what lies between
+        between = f"{max(min_length - 2, 0)},{'' if max_length is None else max_length - 2}"
+        texts.append(f"{edge}(?:{control}*{kept}){{{between}}}{control}*{edge}")
+    if not texts:  # nothing may be left
+        return f"^{dropped}*$"
+    text = "(?:" + "|".join(texts) + ")" + ("?" if min_length <= 0 else "")
+    return f"^{dropped}*{text}{dropped}*$"
+
+
+class _Sanitize:
+    """``Sanitized``: control characters (other than newline and tab) are removed and the
+    text trimmed before the field's other rules apply.
+
+    Its JSON schema says so: a field's ``minLength`` / ``maxLength`` would count the raw
+    string, so they become the ``pattern`` of the raw strings whose sanitized text fits.
+    """
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(sanitize_text, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        if json_schema.get("type") != "string":
+            return json_schema
+        low: int = json_schema.pop("minLength", 0)
+        high: int | None = json_schema.pop("maxLength", None)
+        if low > 0 or high is not None:
+            json_schema["pattern"] = sanitized_length_pattern(low, high)
+            limits = f"{low} to {high}" if high is not None else f"at least {low}"
+            json_schema.setdefault(
+                "description",
+                "Trimmed, and control characters other than newline and tab removed; "
+                f"then {limits} characters",
+            )
+        return json_schema
+
+    def __repr__(self) -> str:
+        return "Sanitized"
+
+
+Sanitized = _Sanitize()
 
 
 class WireModel(BaseModel):
@@ -112,6 +183,9 @@ class CreateJobResponse(WireModel):
     job_id: str
     stream_url: str
     expires_at: int
+    # Job-scoped credential for GET / DELETE of this job (``?token=``); optional so that a
+    # client also reads servers that do not issue one.
+    stream_token: str | None = None
 
 
 class Suggestion(WireModel):

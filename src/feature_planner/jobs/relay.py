@@ -113,8 +113,7 @@ class Subscriber:
             if self._first or self.position < log.last_id:
                 chunk = self._first + log.frames_after(self.position)
                 self._first = b""
-                self.delivered += log.last_id - self.position
-                self.position = log.last_id
+                self._advance()
                 return self._written(chunk)
             if log.finished:
                 return None
@@ -133,6 +132,14 @@ class Subscriber:
         self.last_write = asyncio.get_running_loop().time()
         return chunk
 
+    def _advance(self) -> None:
+        # Never backwards: a client that resumed after an id the job has not reached yet
+        # (a bogus Last-Event-ID) gets only the events after it.
+        last_id = self._log.last_id
+        if last_id > self.position:
+            self.delivered += last_id - self.position
+            self.position = last_id
+
     def hand_off(self, farewell: bytes) -> None:
         """End the stream cleanly: the events not yet sent, then ``farewell``, then the end;
         the client reconnects (to another process) and resumes with ``Last-Event-ID``."""
@@ -146,8 +153,7 @@ class Subscriber:
         log = self._log
         chunk = self._first + log.frames_after(self.position) + farewell
         self._first = b""
-        self.delivered += log.last_id - self.position
-        self.position = log.last_id
+        self._advance()
         return self._written(chunk)
 
     def wake(self) -> None:

@@ -95,6 +95,7 @@ class JobService:
         self.metrics.watch_events_relayed(self._events_relayed)
 
     async def start(self) -> None:
+        self.draining = False
         await self.store.start()
         await self._stream_limiter.start()
         self._heartbeat.start()

@@ -12,7 +12,6 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import ValidationError
 from starlette.responses import Response
-from starlette.routing import Route
 
 from ..agent.profile import AgentProfile
 from ..agents import AgentStore
@@ -21,6 +20,7 @@ from .api import PREFIX
 from .bodies import field_errors, read_json_body, refuse_foreign_body
 from .openapi import envelope, error_responses
 from .responses import json_response
+from .routing import add_routes
 from .state import AppState
 
 __all__ = ["AGENT_PATH", "AgentApi", "AgentNotFoundError"]
@@ -119,8 +119,8 @@ class AgentApi:
                 },
             ),
         ]
+        add_routes(app, [(method, AGENT_PATH, handler) for method, handler, _ in table])
         for method, handler, doc in table:
-            app.router.routes.append(Route(AGENT_PATH, handler, methods=[method]))
             docs.add_api_route("/agent", handler, methods=[method], response_class=Response, **doc)
         app.include_router(docs)
 
@@ -147,7 +147,7 @@ class AgentApi:
 
 def _parse_profile(body: bytes) -> AgentProfile:
     try:
-        return AgentProfile.model_validate_json(body, by_alias=True, by_name=False)
+        return AgentProfile.model_validate_json(body, strict=True, by_alias=True, by_name=False)
     except ValidationError as exc:
         if any(error["type"] == "json_invalid" for error in exc.errors()):
             raise InvalidJsonError from None

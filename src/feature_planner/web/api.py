@@ -14,7 +14,6 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import ValidationError
 from starlette.responses import Response
-from starlette.routing import Route
 
 from ..errors import (
     InvalidJsonError,
@@ -26,6 +25,7 @@ from ..models import FeatureType, PriorityLevel, SuggestionRequest
 from .bodies import field_errors, read_json_body, refuse_foreign_body
 from .openapi import CREATE_OPENAPI, DELETE_RESPONSES, STREAM_RESPONSES, error_responses
 from .responses import EventStreamResponse, json_response
+from .routing import add_routes
 from .state import AppState
 
 __all__ = ["PREFIX", "PlannerApi"]
@@ -117,8 +117,8 @@ class PlannerApi:
                 },
             ),
         ]
+        add_routes(app, [(method, PREFIX + path, handler) for method, path, handler, _ in table])
         for method, path, handler, doc in table:
-            app.router.routes.append(Route(PREFIX + path, handler, methods=[method]))
             docs.add_api_route(path, handler, methods=[method], response_class=Response, **doc)
         app.include_router(docs)
 

@@ -45,7 +45,7 @@ from ..limits import (
 )
 from ..logs import redact_access_log
 from ..redis_client import connect_redis, guarded
-from . import api, pages
+from . import api, openapi, pages
 from .agent_api import AgentApi
 from .fast_path import FastPath
 from .guard import RequestGuard
@@ -109,6 +109,7 @@ def create_app(
     job_routes.mount(app)
     AgentApi(state, state.agents).mount(app)
     app.include_router(pages.router)
+    openapi.install_security(app)
     static = resources.files("feature_planner.web").joinpath("static")
     app.mount("/static", pages.StaticAssets(directory=str(static)), name="static")
     return app
