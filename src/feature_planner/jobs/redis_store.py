@@ -92,6 +92,10 @@ class RedisJobStore(JobStore):
 
         self._queue: list[tuple[str, JobEvent]] = []  # (job id, event) to XADD, in order
         self._queued = asyncio.Event()
+        # One flush at a time: a later batch must never reach Redis before an earlier one
+        # still in flight on another pooled connection, or the earlier one's XADDs (lower
+        # ids) would be refused and taken for duplicates: deltas lost.
+        self._flushing = asyncio.Lock()
         self._final: dict[str, JobEvent] = {}  # job id -> its final event, until ``finish``
         self._owned: dict[str, str] = {}  # job id -> runner id, runs of this process
         self._watchers: dict[str, set[str]] = {}  # job id -> local watcher ids
@@ -326,12 +330,16 @@ class RedisJobStore(JobStore):
                 await asyncio.sleep(0.1)
 
     async def _flush_queue(self, *, raise_errors: bool) -> None:
-        """Send every queued event in one pipeline, in order.
+        """Send every queued event in one pipeline, in order, after any flush in flight.
 
         A batch whose answer was lost (a timeout) is sent again: entries that made it the
         first time are then refused as duplicates, which ``_check_refused`` tells apart from
         a job that another process has ended.
         """
+        async with self._flushing:
+            await self._flush_batch(raise_errors=raise_errors)
+
+    async def _flush_batch(self, *, raise_errors: bool) -> None:
         if not self._queue:
             self._queued.clear()
             return
