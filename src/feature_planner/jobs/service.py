@@ -29,7 +29,7 @@ from ..errors import (
     ServerDrainingError,
     TooManyStreamsError,
 )
-from ..limits import CreateRateLimiter, StreamLimiter
+from ..limits import CreateLimiter, StreamLimiter
 from ..metrics import Metrics
 from ..models import ErrorCode, JobState, SuggestionRequest
 from ..sse import dump_json, encode_event
@@ -67,7 +67,7 @@ class JobService:
         repository: Path,
         *,
         limits: ServiceLimits,
-        create_limiter: CreateRateLimiter,
+        create_limiter: CreateLimiter,
         stream_limiter: StreamLimiter,
         agents: Callable[[str], Awaitable[AgentProfile | None]] | None = None,
         metrics: Metrics | None = None,

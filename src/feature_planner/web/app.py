@@ -37,11 +37,12 @@ from ..errors import ConfigurationError, FeaturePlannerError
 from ..jobs import JobService, JobStore, JobTTLs, MemoryJobStore, ServiceLimits
 from ..jobs.redis_store import RedisJobStore
 from ..limits import (
-    CreateRateLimiter,
+    CreateLimiter,
+    MemoryCreateLimiter,
     MemoryStreamLimiter,
+    RedisCreateLimiter,
     RedisStreamLimiter,
     StreamLimiter,
-    limits_storage,
 )
 from ..logs import redact_access_log
 from ..redis_client import connect_redis, guarded
@@ -155,6 +156,8 @@ def _build_state(settings: Settings, store: JobStore | None, provider: Provider 
         connect_redis(settings.redis_url, settings.redis_timeout_s) if settings.redis_url else None
     )
     stream_limiter: StreamLimiter
+    create_limiter: CreateLimiter
+    limit, window_s = settings.create_limit, settings.create_window_s
     if client is not None and settings.redis_url is not None:
         store = store or RedisJobStore(
             client,
@@ -170,9 +173,11 @@ def _build_state(settings: Settings, store: JobStore | None, provider: Provider 
         stream_limiter = RedisStreamLimiter(
             client, settings.max_streams_per_user, settings.stream_lease_s
         )
+        create_limiter = RedisCreateLimiter(limit, window_s, client, settings.redis_url)
     else:
         store = store if store is not None else MemoryJobStore(ttls)
         stream_limiter = MemoryStreamLimiter(settings.max_streams_per_user)
+        create_limiter = MemoryCreateLimiter(limit, window_s)
     agents = AgentStore(settings.database_url)
     service = JobService(
         store,
@@ -185,11 +190,7 @@ def _build_state(settings: Settings, store: JobStore | None, provider: Provider 
             heartbeat_s=settings.heartbeat_s,
             pending_ttl_s=settings.pending_ttl_s,
         ),
-        create_limiter=CreateRateLimiter(
-            settings.create_limit,
-            settings.create_window_s,
-            limits_storage(client, settings.redis_url),
-        ),
+        create_limiter=create_limiter,
         stream_limiter=stream_limiter,
         agents=agents.active,
     )
