@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from ..agent.base import PlanRequest, PlanResult, Provider
@@ -21,6 +21,9 @@ from .store import JobEvent, JobStore
 __all__ = ["AgentLookup", "JobRun", "now_ms"]
 
 logger = logging.getLogger("feature_planner.jobs")
+
+# Set by ``telemetry`` when tracing is on: wraps each run (a span per job). Otherwise None.
+trace_run: Callable[[JobRun, Coroutine[Any, Any, None]], Coroutine[Any, Any, None]] | None = None
 
 
 def now_ms() -> int:
@@ -64,6 +67,7 @@ class JobRun:
         self._abandoned = False
         self.task: asyncio.Task[None] | None = None
         self.state: JobState = JobState.IN_PROGRESS
+        self.code: str | None = None  # the final error event's code
 
     # -- RunSink -------------------------------------------------------------------------
 
@@ -80,9 +84,10 @@ class JobRun:
         self, provider: Provider, request: PlanRequest, agent: AgentLookup | None = None
     ) -> asyncio.Task[None]:
         """Run in a task of its own; ``agent`` loads the user's custom agent first."""
-        self.task = asyncio.get_running_loop().create_task(
-            self._execute(provider, request, agent), name=f"job-{self.job_id}"
-        )
+        execution = self._execute(provider, request, agent)
+        if trace_run is not None:
+            execution = trace_run(self, execution)
+        self.task = asyncio.get_running_loop().create_task(execution, name=f"job-{self.job_id}")
         return self.task
 
     def cancel(self, message: str) -> None:
@@ -137,6 +142,7 @@ class JobRun:
         self._coalescer.flush()
         self._emit(name, data)
         self.state = state
+        self.code = data.get("code")
         if self._metrics is not None:
             self._metrics.job_finished(
                 state.value,

@@ -46,6 +46,7 @@ from ..limits import (
 )
 from ..logs import redact_access_log
 from ..redis_client import connect_redis, guarded
+from ..telemetry import instrument
 from . import api, openapi, pages
 from .agent_api import AgentApi
 from .fast_path import FastPath
@@ -113,6 +114,7 @@ def create_app(
     openapi.install_security(app)
     static = resources.files("feature_planner.web").joinpath("static")
     app.mount("/static", pages.StaticAssets(directory=str(static)), name="static")
+    instrument(app)
     return app
 
 
