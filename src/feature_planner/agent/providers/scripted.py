@@ -2,12 +2,17 @@
 
 The twin of the real providers for tests, demos and benchmarks: the real server runs end to
 end with no AI model, and what it streams is known in advance.
+
+For benchmarks, ``stamp=True`` prefixes each chunk with ``time.monotonic_ns()`` taken at
+emission (``"<ns>:<chunk>"``), from which a client on the same host computes model→client
+latency; ``pace`` replaces the per-run sleep, so that one shared clock can drive every run.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 
 from ...errors import ProviderError
 from ...models import Suggestion, TokenUsage
@@ -40,6 +45,8 @@ class ScriptedProvider(Provider):
         failure_message: str = "The scripted provider failed on purpose",
         models: Sequence[str] = (),
         suggestions: Sequence[Suggestion] | None = None,
+        stamp: bool = False,
+        pace: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.chunks = list(chunks)
         self._intervals = interval_s
@@ -47,6 +54,8 @@ class ScriptedProvider(Provider):
         self.failure_message = failure_message
         self._models = tuple(models)
         self._suggestions = list(suggestions) if suggestions is not None else None
+        self.stamp = stamp
+        self._pace = pace
         self.runs = 0
 
     @property
@@ -63,10 +72,11 @@ class ScriptedProvider(Provider):
         for index, chunk in enumerate(self.chunks):
             if index == self.fail_at:
                 raise ProviderError(f"{self.failure_message} (before chunk {index})")
-            delay = self._delay(index)
-            if delay > 0:
+            if self._pace is not None:
+                await self._pace()
+            elif (delay := self._delay(index)) > 0:
                 await asyncio.sleep(delay)
-            sink.text(chunk)
+            sink.text(f"{time.monotonic_ns()}:{chunk}" if self.stamp else chunk)
         if self.fail_at is not None and self.fail_at >= len(self.chunks):
             raise ProviderError(f"{self.failure_message} (after the last chunk)")
         return PlanResult(
