@@ -21,6 +21,12 @@ from tests.agent.sinks import RecordingSink
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T10", "T11", "T12"}
 VERDICTS = {"pass", "FAIL", "partial"}
+REQUEST = PlanRequest(
+    page_or_component="Cart",
+    feature_type=FeatureType.ENHANCEMENT,
+    priority_level=PriorityLevel.HIGH,
+    repository=ROOT,
+)
 
 
 def _table(markdown: str) -> list[list[str]]:
@@ -65,14 +71,8 @@ async def test_scripted_provider_stamps_each_chunk_and_waits_on_its_pace() -> No
         paces.append(time.monotonic_ns())
 
     provider = ScriptedProvider(["[0] one", "[1] two"], stamp=True, pace=pace)
-    request = PlanRequest(
-        page_or_component="Cart",
-        feature_type=FeatureType.ENHANCEMENT,
-        priority_level=PriorityLevel.HIGH,
-        repository=ROOT,
-    )
     sink = RecordingSink()
-    await provider.run(request, sink)
+    await provider.run(REQUEST, sink)
 
     stamps = [int(chunk.split(":", 1)[0]) for chunk in sink.chunks]
     assert [chunk.split(":", 1)[1] for chunk in sink.chunks] == ["[0] one", "[1] two"]
@@ -82,12 +82,6 @@ async def test_scripted_provider_stamps_each_chunk_and_waits_on_its_pace() -> No
 
 async def test_scripted_provider_sends_chunks_unchanged_by_default() -> None:
     provider = ScriptedProvider(["[0] one"])
-    request = PlanRequest(
-        page_or_component="Cart",
-        feature_type=FeatureType.ENHANCEMENT,
-        priority_level=PriorityLevel.HIGH,
-        repository=ROOT,
-    )
     sink = RecordingSink()
-    await provider.run(request, sink)
+    await provider.run(REQUEST, sink)
     assert sink.chunks == ["[0] one"]
