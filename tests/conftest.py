@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from feature_planner.config import Settings, load_settings
-from feature_planner.jobs import JobService, JobStore
+from feature_planner.jobs.service import JobService
+from feature_planner.jobs.store import JobStore
 from feature_planner.serving import BackgroundServer
 from feature_planner.sse import ServerSentEvent, SSEDecoder
 from feature_planner.web.app import create_app

@@ -514,7 +514,7 @@ def test_without_the_sdk_the_service_refuses_to_start_and_says_what_to_install(
 ) -> None:
     monkeypatch.setattr(claude_sdk, "_SDK_IMPORT_ERROR", ImportError("No module named x"))
 
-    with pytest.raises(ConfigurationError, match=r"pip install claude-agent-sdk"):
+    with pytest.raises(ConfigurationError, match=r"pip install 'feature-planner\[claude\]'"):
         ClaudeAgentSdkProvider(_options())
 
 

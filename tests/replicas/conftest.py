@@ -27,7 +27,7 @@ import pytest
 
 from feature_planner.agent.providers import scripted_text
 from feature_planner.config import load_settings
-from feature_planner.jobs import JobService
+from feature_planner.jobs.service import JobService
 from feature_planner.serving import BackgroundServer, free_port
 from feature_planner.sse import ServerSentEvent, SSEDecoder
 from feature_planner.web.app import create_app

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from feature_planner.errors import StoreUnavailableError
-from feature_planner.jobs import JobRecord, MemoryJobStore
+from feature_planner.jobs.memory import MemoryJobStore
+from feature_planner.jobs.store import JobRecord
 from tests.conftest import API, LiveServer, ServerFactory
 
 

@@ -1,19 +1,3 @@
-"""Jobs: the store interface and its memory backend, the relay, the runner, the service."""
-
-from .memory import MemoryJobStore
-from .relay import EventLog, Heartbeat, Subscriber
-from .service import JobService, NothingMoreError, ServiceLimits
-from .store import JobRecord, JobStore, JobTTLs
-
-__all__ = [
-    "EventLog",
-    "Heartbeat",
-    "JobRecord",
-    "JobService",
-    "JobStore",
-    "JobTTLs",
-    "MemoryJobStore",
-    "NothingMoreError",
-    "ServiceLimits",
-    "Subscriber",
-]
+"""Jobs: the store interface (``store``) and its memory and Redis backends, the relay, the
+runner and the service. Import from the modules themselves: this package imports nothing, so
+that a leaf such as ``redis_schema`` can be imported without the service behind it."""

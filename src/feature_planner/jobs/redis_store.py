@@ -512,7 +512,7 @@ class RedisJobStore(JobStore):
                 await asyncio.sleep(0.5)
             finally:
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
 
     # -- outages -------------------------------------------------------------------------
 

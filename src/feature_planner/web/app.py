@@ -34,8 +34,10 @@ from ..auth import (
 from ..auth.oidc import public_key_jwk
 from ..config import Settings, load_settings
 from ..errors import ConfigurationError, FeaturePlannerError
-from ..jobs import JobService, JobStore, JobTTLs, MemoryJobStore, ServiceLimits
+from ..jobs.memory import MemoryJobStore
 from ..jobs.redis_store import RedisJobStore
+from ..jobs.service import JobService, ServiceLimits
+from ..jobs.store import JobStore, JobTTLs
 from ..limits import (
     CreateLimiter,
     MemoryCreateLimiter,

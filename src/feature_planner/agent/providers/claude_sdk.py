@@ -98,7 +98,8 @@ __all__ = ["ClaudeAgentSdkProvider", "RepositoryToolset", "ToolDefinition", "Too
 logger = logging.getLogger(__name__)
 
 INSTALL_HINT = (
-    "install it with `pip install claude-agent-sdk` (its wheel bundles the Claude Code runtime)"
+    "install the extra: pip install 'feature-planner[claude]' "
+    "(the SDK's wheel bundles the Claude Code runtime)"
 )
 SERVER_NAME = "repository"  # the model sees the tools as mcp__repository__Read, ...
 MAX_TURNS = 40  # a bound on model turns per run, against a model that never submits
