@@ -3,13 +3,16 @@ fresh copy of the checkout.
 
 The test venv holds every extra and every test tool, so a runtime import that only an extra
 or a test tool brings in would pass everywhere else in the suite; here the package is built
-and installed alone, into an empty venv, at the versions uv.lock pins (constraints only: a
-dependency the package does not declare is not installed).
+and installed alone, into an empty venv, twice: at the versions uv.lock pins (as constraints
+only: a dependency the package does not declare is not installed), and at the lowest versions
+that pyproject.toml's bounds allow, so that those bounds stay true for people who
+`pip install` the package.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -32,6 +35,9 @@ pytestmark = pytest.mark.timeout(300)
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 UV = Path(sys.executable).parent / "uv"  # the lock's uv, from the "test" group
+# The lowest versions are resolved as the registry stood on this day, so that a later
+# release of a dependency's dependency cannot change what this test installs.
+LOWER_BOUNDS_AS_OF = "2026-12-01T00:00:00Z"
 LOGIN_LINK = re.compile(r"^Open (http://\S+/auth/login\?token=\S+) to log in as (\S+)$", re.M)
 
 
@@ -78,6 +84,7 @@ def _clean_environment(home: Path) -> dict[str, str]:
 
 @dataclass
 class Installed:
+    versions: str
     wheel: Path
     venv: Path
 
@@ -87,13 +94,11 @@ class Installed:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    """The wheel built from a copy of the checkout, installed with no extras into a new venv."""
-    root = tmp_path_factory.mktemp("install")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel built from a copy of the checkout; the lock's versions as constraints."""
+    root = tmp_path_factory.mktemp("build")
     source = _copy_checkout(root / "source")
     _run([UV, "build", "--wheel", "--out-dir", root / "dist", source], root)
-    (wheel,) = (root / "dist").glob("feature_planner-*.whl")
-    constraints = root / "constraints.txt"
     _run(
         [
             UV,
@@ -105,31 +110,34 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
             "--no-emit-project",
             "--no-header",
             "--output-file",
-            constraints,
+            root / "constraints.txt",
         ],
         source,
     )
-    venv = root / "venv"
-    _run([UV, "venv", "--quiet", "--python", sys.executable, venv], root)
-    _run(
-        [
-            UV,
-            "pip",
-            "install",
-            "--quiet",
-            "--python",
-            venv / "bin" / "python",
-            "--constraints",
-            constraints,
-            wheel,
-        ],
-        root,
+    (built,) = (root / "dist").glob("feature_planner-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module", params=["locked", "lower-bounds"])
+def installed(
+    request: pytest.FixtureRequest, wheel: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Installed:
+    """The wheel installed with no extras into a new venv, at the lock's versions or at the
+    lowest ones pyproject.toml allows."""
+    venv = tmp_path_factory.mktemp(request.param) / "venv"
+    _run([UV, "venv", "--quiet", "--python", sys.executable, venv], venv.parent)
+    versions = (
+        ["--constraints", wheel.parent.parent / "constraints.txt"]
+        if request.param == "locked"
+        else ["--resolution", "lowest-direct", "--exclude-newer", LOWER_BOUNDS_AS_OF]
     )
-    return Installed(wheel, venv)
+    python = venv / "bin" / "python"
+    _run([UV, "pip", "install", "--quiet", "--python", python, *versions, wheel], venv.parent)
+    return Installed(request.param, wheel, venv)
 
 
-def test_the_wheel_carries_the_page_and_the_type_marker(installed: Installed) -> None:
-    names = set(zipfile.ZipFile(installed.wheel).namelist())
+def test_the_wheel_carries_the_page_and_the_type_marker(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
     static = CHECKOUT / "src" / "feature_planner" / "web" / "static"
     expected = {f"feature_planner/web/static/{f.name}" for f in static.iterdir() if f.is_file()}
     assert expected, "the page has no static files"
@@ -155,15 +163,19 @@ def test_every_module_imports_alone_in_a_fresh_interpreter(installed: Installed)
         if path.name != "__main__.py"  # runs the command: tested by the serve tests
     )
     assert len(modules) > 40
+    # Import cycles do not depend on versions: at the lower bounds, one interpreter that
+    # imports everything shows that each API the code uses is there.
+    groups = [[module] for module in modules] if installed.versions == "locked" else [modules]
 
-    def imports(module: str) -> tuple[str, subprocess.CompletedProcess[str]]:
-        command = [str(installed.python), "-c", f"import {module}"]
-        return module, subprocess.run(command, capture_output=True, text=True, timeout=60)
+    def imports(group: list[str]) -> tuple[str, subprocess.CompletedProcess[str]]:
+        command = [str(installed.python), "-c", "".join(f"import {m}\n" for m in group)]
+        run = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        return ", ".join(group) if len(group) == 1 else installed.versions, run
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         failed = {
             module: result.stderr.strip().splitlines()[-1]
-            for module, result in pool.map(imports, modules)
+            for module, result in pool.map(imports, groups)
             if result.returncode != 0
         }
     assert not failed, failed
@@ -268,6 +280,29 @@ def test_a_missing_extra_is_named_in_one_line(installed: Installed, tmp_path: Pa
     ) as (_url, printed):
         assert "pip install 'feature-planner[sentry]'" in printed
         assert "pip install 'feature-planner[otel]'" in printed
+
+
+def test_a_suggestion_streams_to_the_end_from_the_terminal(
+    installed: Installed, tmp_path: Path
+) -> None:
+    """Phase 1, Phase 2 and the client, through the installed command alone."""
+    page = tmp_path / "src" / "app" / "collections" / "page.tsx"
+    page.parent.mkdir(parents=True)
+    page.write_text("export default function CollectionsPage() { return null }\n")
+    (tmp_path / "README.md").write_text("# Shop\n")
+    result = subprocess.run(
+        [installed.venv / "bin" / "feature-planner", "suggest", "Collections page", "--json"],
+        cwd=tmp_path,
+        env=_clean_environment(tmp_path / "data"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert events[0]["event"] == "connected"
+    assert events[-1]["event"] == "complete"
+    assert events[-1]["data"]["suggestions"]
 
 
 def test_scripts_serve_sets_up_a_fresh_clone_and_serves(tmp_path: Path) -> None:
