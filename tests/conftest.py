@@ -23,10 +23,12 @@ from feature_planner.web.state import AppState
 from tests.log_scan import scan_every_log_record
 from tests.redis_server import RedisServer
 
-# Every app the tests start (in this process or as a subprocess) keeps custom agents here.
+# Every app the tests start (in this process or as a subprocess) keeps custom agents, and its
+# signing key when none is configured, here: not in the user's own data directory.
 os.environ.setdefault(
     "FEATURE_PLANNER_DATABASE_URL", f"sqlite:///{tempfile.mkdtemp(prefix='fp-agents-')}/agents.db"
 )
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="fp-data-")
 
 API = "/api/feature-planner/suggest-feature"
 ALICE, BOB = "token-alice", "token-bob"

@@ -127,12 +127,45 @@ def test_suggest_reads_the_token_from_the_environment(server: str, repository: P
     assert json_lines(result.stdout)[-1]["event"] == "complete"
 
 
-def test_suggest_with_a_bad_token_exits_3(server: str, repository: Path) -> None:
+def test_suggest_with_a_bad_token_exits_3_naming_the_option(server: str, repository: Path) -> None:
     result = run_cli(*SUGGEST, "--server", server, "--token", "wrong", cwd=repository)
 
     assert result.returncode == 3
-    assert "UNAUTHORIZED" in result.stderr
+    line = result.stderr.strip()
+    assert "\n" not in line
+    assert "UNAUTHORIZED" in line
+    assert "--token" in line
+    assert "FEATURE_PLANNER_TOKEN" in line
     assert result.stdout == ""
+
+
+def test_suggest_without_a_token_names_the_option(server: str, repository: Path) -> None:
+    result = run_cli(*SUGGEST, "--server", server, cwd=repository)
+
+    assert result.returncode == 3
+    assert "--token" in result.stderr
+
+
+def test_suggest_against_a_server_nobody_runs_names_the_url_and_the_option(
+    repository: Path,
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run_cli(*SUGGEST, "--server", url, "--token", "tok", cwd=repository)
+
+    assert result.returncode == 3
+    assert result.stdout == ""
+    line = result.stderr.strip()
+    assert "\n" not in line
+    assert f"cannot reach {url} (connection refused)" in line
+    assert "--server" in line
+    assert "Traceback" not in result.stderr
+
+
+def test_suggest_with_a_server_that_is_not_a_url_exits_2(repository: Path) -> None:
+    result = run_cli(*SUGGEST, "--server", "localhost:8000", cwd=repository)
+
+    assert result.returncode == 2
+    assert "--server localhost:8000 is not a URL" in result.stderr
 
 
 def test_suggest_with_an_invalid_type_exits_2_listing_the_choices(repository: Path) -> None:
@@ -179,12 +212,19 @@ def test_ctrl_c_cancels_the_job_on_the_server(repository: Path) -> None:
     assert final.code == "CANCELLED"
 
 
-def test_serve_with_a_bad_repository_exits_2_naming_the_setting(tmp_path: Path) -> None:
+def test_serve_with_a_bad_repository_exits_2_naming_the_flag(tmp_path: Path) -> None:
     result = run_cli("serve", "--repository", str(tmp_path / "missing"), cwd=tmp_path)
 
     assert result.returncode == 2
-    assert "FEATURE_PLANNER_REPOSITORY" in result.stderr
+    assert "--repository: " in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_suggest_in_process_names_a_bad_repository_as_the_flag(tmp_path: Path) -> None:
+    result = run_cli(*SUGGEST, "--repository", str(tmp_path / "missing"), cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "--repository: " in result.stderr
 
 
 def test_serve_end_to_end_with_suggest_against_it(repository: Path, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from feature_planner.agent.profile import AgentProfile
 from feature_planner.client import (
     AsyncFeaturePlannerClient,
     ConnectionFailedError,
@@ -145,6 +146,56 @@ async def test_stream_resuming_from_the_final_event_ends_without_events(server: 
     assert replay[0].id == 3
     assert job_event_ids(replay) == job_event_ids(envelopes)[3:]
     assert replay[1:] == envelopes[4:]  # an id always names the same event
+
+
+# --- the custom agent -------------------------------------------------------------------------
+
+PROFILE = AgentProfile(
+    name="Accessibility reviewer",
+    role="Accessibility specialist",
+    focus="Keyboard navigation",
+    system_prompt="Propose accessibility features.",
+    temperature=0.2,
+    tools=["Read"],
+)
+
+
+def test_sync_client_reads_replaces_and_removes_the_agent(tmp_path: Path) -> None:
+    background = start_server(tmp_path, database_url=f"sqlite:///{tmp_path}/agents.db")
+    try:
+        with FeaturePlannerClient(background.url, "tok-a") as client:
+            assert client.get_agent() is None  # no agent: the normal case, not an error
+            assert client.delete_agent() is False
+            assert client.put_agent(PROFILE) == PROFILE
+            assert client.get_agent() == PROFILE
+            changed = client.put_agent({**PROFILE.to_wire(), "isActive": False})
+            assert changed == PROFILE.model_copy(update={"is_active": False})
+            assert client.delete_agent() is True
+            assert client.get_agent() is None
+            with pytest.raises(RequestValidationError) as info:
+                client.put_agent({**PROFILE.to_wire(), "temperature": 2})
+            assert [item["field"] for item in info.value.fields] == ["temperature"]
+    finally:
+        background.stop()
+
+
+async def test_async_client_reads_replaces_and_removes_the_agent(tmp_path: Path) -> None:
+    background = start_server(tmp_path, database_url=f"sqlite:///{tmp_path}/agents.db")
+    try:
+        async with (
+            AsyncFeaturePlannerClient(background.url, "tok-a") as alice,
+            AsyncFeaturePlannerClient(background.url, "tok-b") as bob,
+        ):
+            assert await alice.get_agent() is None
+            assert await alice.put_agent(PROFILE) == PROFILE
+            assert await alice.get_agent() == PROFILE
+            assert await bob.get_agent() is None  # each user has their own
+            assert await bob.delete_agent() is False
+            assert await alice.delete_agent() is True
+            assert await alice.get_agent() is None
+            assert await alice.delete_agent() is False
+    finally:
+        background.stop()
 
 
 # --- resuming across dropped connections -------------------------------------------------------
@@ -522,3 +573,32 @@ def test_stream_retries_a_replica_whose_store_is_down(tmp_path: Path) -> None:
             threading.Timer(0.3, lambda: setattr(store, "down", False)).start()
             events = list(client.stream(job))
         assert isinstance(events[-1], CompleteEvent)
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(200, json={"success": True}),
+        httpx.Response(200, json={"success": True, "data": {"name": "no other field"}}),
+        httpx.Response(200, text="<html>a proxy's page</html>"),
+    ],
+    ids=["no-data", "not-an-agent", "not-json"],
+)
+def test_an_answer_that_is_not_an_agent_raises_unexpected_response(
+    response: httpx.Response,
+) -> None:
+    with (
+        mock_client(lambda request: response) as http,
+        pytest.raises(UnexpectedResponseError),
+    ):
+        FeaturePlannerClient("http://t", http_client=http).get_agent()
+
+
+def test_deleting_the_agent_maps_other_refusals_to_their_errors() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = {"success": False, "error": {"code": "NOT_FOUND", "message": "Not Found"}}
+        return httpx.Response(404, json=body)
+
+    with mock_client(handler) as http, pytest.raises(UnexpectedResponseError) as info:
+        FeaturePlannerClient("http://t", http_client=http).delete_agent()
+    assert info.value.wire_code == "NOT_FOUND"  # a 404 that is not "no agent": an error

@@ -4,20 +4,28 @@
 in-process on a free local port with a one-off token; either way it goes through the same
 HTTP client, so the terminal sees exactly what any other client sees.
 
+``serve`` checks what a first run gets wrong (a bad setting, a port in use, a Redis that
+does not answer) before it prints anything, and says what fixes it in one line;
+``login-link`` prints a new login link for the server that runs with the same settings.
+
 Exit codes: 0 complete, 1 the job ended with an ``error`` event, 2 bad usage or
-configuration, 3 the server refused a request (or could not be reached), 130 interrupted.
+configuration (a port in use, a Redis that does not answer), 3 the server refused a request
+(or could not be reached), 130 interrupted.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, NoReturn
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pydantic
 import typer
@@ -27,9 +35,9 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.text import Text
 
 from .auth import LocalAuthenticator, hash_api_key, new_api_key
-from .client import EventEnvelope, FeaturePlannerClient
+from .client import ConnectionFailedError, EventEnvelope, FeaturePlannerClient
 from .config import Settings, load_settings
-from .errors import ConfigurationError, FeaturePlannerError
+from .errors import AuthenticationError, ConfigurationError, FeaturePlannerError
 from .logs import configure_logging
 from .models import (
     CompleteEvent,
@@ -82,10 +90,17 @@ def _fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _settings(**overrides: Any) -> Settings:
-    """The settings, with only the options actually given overriding env and ``.env``."""
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _settings(flags: dict[str, Any] | None = None, **fixed: Any) -> Settings:
+    """The settings from env and ``.env``, overridden by the options the user gave
+    (``flags``, ``None`` when not given; a bad one is named as the flag typed) and by values
+    the command itself chose (``fixed``)."""
+    given = {name: value for name, value in (flags or {}).items() if value is not None}
     try:
-        return load_settings(**overrides)
+        return load_settings(flag_names={name: _flag(name) for name in given}, **given, **fixed)
     except ConfigurationError as exc:
         _fail(str(exc), EXIT_USAGE)
 
@@ -98,6 +113,20 @@ def _create_app(settings: Settings) -> FastAPI:
         return create_app(settings)
     except ConfigurationError as exc:
         _fail(str(exc), EXIT_USAGE)
+
+
+def _signing_key(settings: Settings) -> str:
+    try:
+        return settings.signing_key()
+    except ConfigurationError as exc:
+        _fail(str(exc), EXIT_USAGE)
+
+
+def _local_authenticator(settings: Settings) -> LocalAuthenticator:
+    """The ``local`` users with this installation's signing key: the links it makes work
+    on every server that runs with the same settings."""
+    users = {user: token.get_secret_value() for user, token in settings.users.items()}
+    return LocalAuthenticator(users, secret_key=_signing_key(settings))
 
 
 @app.command()
@@ -120,7 +149,7 @@ def serve(
     """Run the service (API, streams and web page) with uvicorn."""
     import uvicorn
 
-    overrides = {
+    flags = {
         "host": host,
         "port": port,
         "repository": repository,
@@ -128,13 +157,35 @@ def serve(
         "log_level": log_level,
         "redis_url": redis_url,
     }
-    settings = _settings(**overrides)
+    settings = _settings(flags)
     configure_logging(settings.log_level, settings.log_format)
+    # Whatever a first run can get wrong is found before the banner and the login link are
+    # printed: the one line on stderr is then the only thing on screen, and it says the fix.
+    if workers > 1 and settings.redis_url is None:
+        _fail("--workers needs Redis: set --redis-url or FEATURE_PLANNER_REDIS_URL", EXIT_USAGE)
+    if settings.redis_url is not None:
+        option = "--redis-url" if redis_url is not None else "FEATURE_PLANNER_REDIS_URL"
+        _check_redis(settings.redis_url, settings.redis_timeout_s, option)
+    local: LocalAuthenticator | None = None
+    web_app: FastAPI | None = None
+    if workers == 1:
+        web_app = _create_app(settings)
+        planner: AppState = web_app.state.planner
+        local = planner.auth if isinstance(planner.auth, LocalAuthenticator) else None
+    else:
+        settings = _share_with_workers(settings, flags)
+        # The key file is made here, before the workers start and read it.
+        _signing_key(settings)
+        local = _local_authenticator(settings) if settings.auth == "local" else None
+    _check_port(settings.host, settings.port)
+
     print(
         f"Feature Planner on {settings.base_url} · provider {settings.provider} · "
         f"repository {settings.repository}" + (f" · {workers} workers" if workers > 1 else ""),
         flush=True,
     )
+    if local is not None:
+        _print_login_links(local, settings)
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -144,21 +195,10 @@ def serve(
         # with Redis they are handed to other replicas at once), then they are cut.
         "timeout_graceful_shutdown": max(1, round(settings.drain_s)),
     }
-    if workers == 1:
-        web_app = _create_app(settings)
-        planner: AppState = web_app.state.planner
-        if isinstance(planner.auth, LocalAuthenticator):
-            _print_login_links(planner.auth, settings)
+    if web_app is not None:
         uvicorn.run(web_app, **options)
-        return
-    if settings.redis_url is None:
-        _fail("--workers needs Redis: set --redis-url or FEATURE_PLANNER_REDIS_URL", EXIT_USAGE)
-    settings = _share_with_workers(settings, overrides)
-    if settings.auth == "local":
-        users = {user: token.get_secret_value() for user, token in settings.users.items()}
-        secret = settings.secret_key.get_secret_value() if settings.secret_key else None
-        _print_login_links(LocalAuthenticator(users, secret_key=secret), settings)
-    uvicorn.run("feature_planner.cli:worker_app", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run("feature_planner.cli:worker_app", factory=True, workers=workers, **options)
 
 
 def worker_app() -> FastAPI:
@@ -168,22 +208,150 @@ def worker_app() -> FastAPI:
     return _create_app(settings)
 
 
-def _share_with_workers(settings: Settings, overrides: dict[str, Any]) -> Settings:
+def _share_with_workers(settings: Settings, flags: dict[str, Any]) -> Settings:
     """Each worker reads its settings from the environment: pass the flags on, and give
-    every worker the same users and signing key so that sessions work on all of them."""
-    for name, value in overrides.items():
+    every worker the same users so that sessions work on all of them (the signing key they
+    share too: the configured one, or the one kept in the data directory)."""
+    for name, value in flags.items():
         if value is not None:
             os.environ[f"FEATURE_PLANNER_{name.upper()}"] = str(value)
-    if settings.secret_key is None:
-        os.environ["FEATURE_PLANNER_SECRET_KEY"] = secrets.token_urlsafe(32)
     if not settings.users:
         os.environ["FEATURE_PLANNER_USERS"] = f"local={secrets.token_urlsafe(32)}"
     return _settings()
 
 
+def _check_port(host: str, port: int) -> None:
+    """Bind HOST:PORT as uvicorn is about to, then let go: a port in use is a one-line
+    message naming the fix, not a traceback after the banner."""
+    if port == 0:
+        return
+    fix_port = "pass --port (or set FEATURE_PLANNER_PORT)"
+    fix_host = "pass --host (or set FEATURE_PLANNER_HOST)"
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        _fail(f"host {host} is unknown ({_why(exc)}): {fix_host}", EXIT_USAGE)
+    failures: list[OSError] = []
+    addresses = list(dict.fromkeys(addresses))
+    for family, kind, protocol, _, address in addresses:
+        with socket.socket(family, kind, protocol) as sock:
+            # As asyncio does for uvicorn: a port left in TIME_WAIT is free, and an IPv6
+            # address does not also take the IPv4 one.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                failures.append(exc)
+    codes = {failure.errno for failure in failures}
+    if errno.EADDRINUSE in codes:
+        _fail(f"port {port} is in use: {fix_port}", EXIT_USAGE)
+    if errno.EACCES in codes:
+        _fail(f"port {port} needs administrator rights: {fix_port} above 1023", EXIT_USAGE)
+    if codes == {errno.EADDRNOTAVAIL} and len(failures) == len(addresses):
+        _fail(f"{host} is not an address of this machine: {fix_host}", EXIT_USAGE)
+    if codes - {errno.EADDRNOTAVAIL}:
+        _fail(
+            f"cannot listen on {host}:{port} ({_why(failures[0])}): {fix_host} or --port",
+            EXIT_USAGE,
+        )
+
+
+def _check_redis(url: str, timeout_s: float, option: str) -> None:
+    """One PING, with the short Redis timeout and no retry: a Redis that does not answer at
+    start is a setting to fix, not an outage to wait out while serving."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client = redis.Redis.from_url(
+        url,
+        socket_connect_timeout=timeout_s,
+        socket_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+    )
+    try:
+        client.ping()
+    except redis.AuthenticationError as exc:  # a ConnectionError too: first
+        problem = f"refuses the credentials ({exc}): fix {option}"
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        problem = f"does not answer ({_why(exc)}): start it, or fix {option}"
+    except redis.RedisError as exc:  # NOAUTH, or something else listening there
+        problem = f"answers, but not to PING ({exc}): fix {option}"
+    else:
+        return
+    finally:
+        client.close()
+    _fail(f"Redis at {_without_password(url)} {problem}", EXIT_USAGE)
+
+
+def _without_password(url: str) -> str:
+    """The URL to show: any password in it (user info or ``?password=``) replaced."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0]}:***@{host}"
+    query = urlencode(
+        [
+            (name, "***" if name.lower() == "password" else value)
+            for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        ],
+        safe="*",
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def _why(exc: BaseException) -> str:
+    """A short reason a connection failed: the operating system's words where there are
+    some ("connection refused"), found down the chain of causes."""
+    cause: BaseException | None = exc
+    for _ in range(8):
+        if cause is None:
+            break
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror[:1].lower() + cause.strerror[1:]
+        if isinstance(cause, TimeoutError) or "timeout" in type(cause).__name__.lower():
+            return "no answer in time"
+        cause = cause.__cause__ or cause.__context__
+    return str(exc) or type(exc).__name__
+
+
 def _print_login_links(auth: LocalAuthenticator, settings: Settings) -> None:
     for user, link in auth.login_links(settings.base_url).items():
         print(f"Open {link} to log in as {user}", flush=True)
+
+
+@app.command("login-link")
+def login_link(
+    user: Annotated[
+        str | None,
+        typer.Argument(metavar="[USER]", help="The user to log in as; default: every user"),
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option(help="The server's, for the link [env: FEATURE_PLANNER_HOST]")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="The server's, for the link [env: FEATURE_PLANNER_PORT]")
+    ] = None,
+) -> None:
+    """Print a new one-time login link (local auth), for the server that runs with the same
+    settings: the same users, and the same signing key (FEATURE_PLANNER_SECRET_KEY, or the
+    one kept in the data directory)."""
+    settings = _settings({"host": host, "port": port})
+    if settings.auth != "local":
+        _fail(
+            f"login links exist only in local auth mode; FEATURE_PLANNER_AUTH is {settings.auth}",
+            EXIT_USAGE,
+        )
+    auth = _local_authenticator(settings)
+    if user is None:
+        _print_login_links(auth, settings)
+        return
+    if user not in auth.users:
+        _fail(f"no user {user!r}: the users are {', '.join(sorted(auth.users))}", EXIT_USAGE)
+    print(f"Open {auth.login_link(settings.base_url, user)} to log in as {user}", flush=True)
 
 
 @app.command("api-key")
@@ -230,7 +398,9 @@ def suggest(
     if server is not None:
         if repository is not None or provider is not None:
             _fail("--repository and --provider apply only without --server", EXIT_USAGE)
-        raise typer.Exit(_run_suggest(server, token, request, json_lines))
+        if not server.startswith(("http://", "https://")):
+            _fail(f"--server {server} is not a URL like http://127.0.0.1:8000", EXIT_USAGE)
+        raise typer.Exit(_run_suggest(server, token, request, json_lines, server_option=True))
     with _in_process_server(repository, provider) as (url, local_token):
         code = _run_suggest(url, local_token, request, json_lines)
     raise typer.Exit(code)
@@ -273,25 +443,36 @@ def _in_process_server(repository: Path | None, provider: str | None) -> Iterato
 
     token = secrets.token_urlsafe(24)
     settings = _settings(
+        {"repository": repository, "provider": provider},
         host="127.0.0.1",
         port=free_port(),
         users=f"cli={token}",
-        repository=repository,
-        provider=provider,
         log_level="warning",
     )
     with BackgroundServer(_create_app(settings), settings.host, settings.port) as server:
         yield server.url, token
 
 
-def _run_suggest(url: str, token: str | None, request: SuggestionRequest, json_lines: bool) -> int:
-    """Create the job and render its stream; the exit code. Ctrl-C cancels the job."""
+def _run_suggest(
+    url: str,
+    token: str | None,
+    request: SuggestionRequest,
+    json_lines: bool,
+    *,
+    server_option: bool = False,
+) -> int:
+    """Create the job and render its stream; the exit code. Ctrl-C cancels the job.
+
+    ``server_option``: the user named the server (``--server``), so a failure to reach it
+    or to be let in names the option that fixes it."""
     view: _View = _JsonView() if json_lines else _RichView()
     with FeaturePlannerClient(url, token) as client:
         try:
             job = client.create_job(request)
         except FeaturePlannerError as exc:
-            return _refused(exc)
+            if server_option and isinstance(exc, ConnectionFailedError):
+                return _refused(f"cannot reach {url} ({_why(exc)}): check --server")
+            return _refused(_described(exc, server_option))
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
         try:
@@ -304,12 +485,19 @@ def _run_suggest(url: str, token: str | None, request: SuggestionRequest, json_l
             _stderr().print(Text(f"Interrupted: job {job.job_id} cancelled", style="yellow"))
             return EXIT_INTERRUPTED
         except FeaturePlannerError as exc:
-            return _refused(exc)
+            return _refused(_described(exc, server_option))
     return view.outcome()
 
 
-def _refused(exc: FeaturePlannerError) -> int:
-    _stderr().print(Text(f"{exc.code}: {exc.message}", style="bold red"))
+def _described(exc: FeaturePlannerError, server_option: bool) -> str:
+    message = f"{exc.code}: {exc.message}"
+    if server_option and isinstance(exc, AuthenticationError):
+        message += ": check --token (or FEATURE_PLANNER_TOKEN)"
+    return message
+
+
+def _refused(message: str) -> int:
+    _stderr().print(Text(message, style="bold red"))
     return EXIT_REFUSED
 
 

@@ -3,13 +3,16 @@ synchronous mirror ``FeaturePlannerClient``.
 
 Both speak the two-phase contract of DESIGN.md: ``create_job`` (Phase 1) returns the job's
 id, ``stream`` (Phase 2) yields its typed events, reconnecting with ``Last-Event-ID`` when the
-connection drops so that every event arrives exactly once. Error answers are mapped back to
+connection drops so that every event arrives exactly once. ``get_agent``, ``put_agent`` and
+``delete_agent`` read, replace and remove the caller's custom agent (``None`` / ``False``
+when there is none: that is the normal case, not an error). Error answers are mapped back to
 the classes of ``feature_planner.errors``; anything the contract does not describe becomes
 an ``UnexpectedResponseError``, and a server that cannot be reached a ``ConnectionFailedError``.
 
 The protocol logic (URLs, headers, parsing, error mapping, the resume bookkeeping) lives in
 module-level helpers and ``_StreamSession``; the two client classes only do the I/O.
-This module imports nothing of the server.
+This module imports nothing of the server, only wire models (``models`` and the agent's
+``AgentProfile``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from .errors import (
 )
 from .models import (
     ActivityEvent,
+    AgentProfile,
     CompleteEvent,
     ConnectedEvent,
     CreateJobResponse,
@@ -54,6 +58,9 @@ __all__ = [
 ]
 
 JOBS_PATH: Final = "/api/feature-planner/suggest-feature"
+AGENT_PATH: Final = "/api/feature-planner/agent"
+# What DELETE of the agent answers when the caller has none.
+_AGENT_NOT_FOUND: Final = "AGENT_NOT_FOUND"
 
 StreamEvent: TypeAlias = ConnectedEvent | DeltaEvent | ActivityEvent | CompleteEvent | ErrorEvent
 
@@ -189,6 +196,58 @@ def _parse_created(response: httpx.Response) -> CreateJobResponse:
             f"HTTP {response.status_code}: not a job: {response.text[:200]!r}",
             http_status=response.status_code,
         ) from exc
+
+
+def _profile_body(profile: AgentProfile | Mapping[str, Any]) -> dict[str, Any]:
+    # Like ``_request_body``: a mapping is sent as given, for the server to validate.
+    if isinstance(profile, AgentProfile):
+        return profile.to_wire()
+    return dict(profile)
+
+
+def _agent_data(response: httpx.Response) -> Any:
+    """The ``data`` of a successful answer to GET or PUT of the agent, whatever it holds."""
+    _raise_for_status(response)
+    body = _json_or_none(response)
+    if not isinstance(body, dict) or body.get("success") is not True or "data" not in body:
+        raise _not_an_agent(response)
+    return body["data"]
+
+
+def _agent(response: httpx.Response, data: Any) -> AgentProfile:
+    try:
+        return AgentProfile.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise _not_an_agent(response) from exc
+
+
+def _not_an_agent(response: httpx.Response) -> UnexpectedResponseError:
+    return UnexpectedResponseError(
+        f"HTTP {response.status_code}: not an agent: {response.text[:200]!r}",
+        http_status=response.status_code,
+    )
+
+
+def _parse_agent(response: httpx.Response) -> AgentProfile | None:
+    """GET's answer: the agent, or ``None`` for ``data: null`` (the caller has none)."""
+    data = _agent_data(response)
+    return None if data is None else _agent(response, data)
+
+
+def _parse_stored_agent(response: httpx.Response) -> AgentProfile:
+    """PUT's answer: the agent as stored, never ``null``."""
+    return _agent(response, _agent_data(response))
+
+
+def _parse_agent_deleted(response: httpx.Response) -> bool:
+    """True when DELETE removed the agent, False when there was none to remove."""
+    if response.status_code == 404:
+        error = error_from_response(response)
+        if isinstance(error, UnexpectedResponseError) and error.wire_code == _AGENT_NOT_FOUND:
+            return False
+        raise error
+    _raise_for_status(response)
+    return True
 
 
 def _job_path(job_id: str) -> str:
@@ -378,6 +437,19 @@ class AsyncFeaturePlannerClient(_ClientBase):
         """Cancel one of the caller's jobs; its subscribers receive ``error`` ``CANCELLED``."""
         _raise_for_status(await self._request("DELETE", _job_path(job_id)))
 
+    async def get_agent(self) -> AgentProfile | None:
+        """The caller's custom agent, or ``None`` when they have none (runs use the default)."""
+        return _parse_agent(await self._request("GET", AGENT_PATH))
+
+    async def put_agent(self, profile: AgentProfile | Mapping[str, Any]) -> AgentProfile:
+        """Create or replace the caller's custom agent; the agent as stored."""
+        response = await self._request("PUT", AGENT_PATH, json=_profile_body(profile))
+        return _parse_stored_agent(response)
+
+    async def delete_agent(self) -> bool:
+        """Remove the caller's custom agent; False when there was none to remove."""
+        return _parse_agent_deleted(await self._request("DELETE", AGENT_PATH))
+
     async def stream(
         self, job: str | CreateJobResponse, *, last_event_id: int | None = None
     ) -> AsyncGenerator[StreamEvent, None]:
@@ -464,6 +536,18 @@ class FeaturePlannerClient(_ClientBase):
     def cancel(self, job_id: str) -> None:
         """Cancel one of the caller's jobs; its subscribers receive ``error`` ``CANCELLED``."""
         _raise_for_status(self._request("DELETE", _job_path(job_id)))
+
+    def get_agent(self) -> AgentProfile | None:
+        """The caller's custom agent, or ``None`` when they have none (runs use the default)."""
+        return _parse_agent(self._request("GET", AGENT_PATH))
+
+    def put_agent(self, profile: AgentProfile | Mapping[str, Any]) -> AgentProfile:
+        """Create or replace the caller's custom agent; the agent as stored."""
+        return _parse_stored_agent(self._request("PUT", AGENT_PATH, json=_profile_body(profile)))
+
+    def delete_agent(self) -> bool:
+        """Remove the caller's custom agent; False when there was none to remove."""
+        return _parse_agent_deleted(self._request("DELETE", AGENT_PATH))
 
     def stream(
         self, job: str | CreateJobResponse, *, last_event_id: int | None = None

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,11 +22,15 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .auth.api_keys import API_KEY_HASH
-from .auth.oidc import SUPPORTED_ALGORITHMS, JwtAlgorithm
 from .errors import ConfigurationError
+from .secret_key import MIN_SECRET_KEY_CHARS, load_or_create_secret_key
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["API_KEY_HASH", "SUPPORTED_ALGORITHMS", "JwtAlgorithm", "Settings", "load_settings"]
+
+# The formats of two settings, which the authenticators check again where they are built.
+API_KEY_HASH = re.compile(r"sha256:[0-9a-f]{64}")
+JwtAlgorithm = Literal["RS256", "ES256"]
+SUPPORTED_ALGORITHMS: tuple[JwtAlgorithm, ...] = ("RS256", "ES256")
 
 ProviderName = Literal["offline", "scripted", "anthropic", "claude-agent-sdk", "openai"]
 DEFAULT_MODELS = {
@@ -93,7 +99,9 @@ class Settings(BaseSettings):
         default_factory=dict, description="user=token pairs; empty: one user 'local'"
     )
     secret_key: SecretStr | None = Field(
-        None, description="Signs session cookies and stream tokens; random per start when unset"
+        None,
+        description="Signs sessions, login links and stream tokens; unset: the key kept in "
+        "$XDG_DATA_HOME/feature-planner/secret-key (made there the first time)",
     )
     session_ttl_s: float = Field(7 * 24 * 3600, gt=0)
     trusted_origins: Annotated[list[str], NoDecode] = Field(
@@ -233,9 +241,9 @@ class Settings(BaseSettings):
     @field_validator("secret_key")
     @classmethod
     def _secret_key_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 32:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_KEY_CHARS:
             raise ValueError(
-                "must be at least 32 characters; make one with "
+                f"must be at least {MIN_SECRET_KEY_CHARS} characters; make one with "
                 "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
         return value
@@ -296,6 +304,27 @@ class Settings(BaseSettings):
         return self.allowed_models or [self.ai_model]
 
     @property
+    def secret_key_file(self) -> Path:
+        """Where the signing key is kept when ``secret_key`` is not set."""
+        return _data_home() / "feature-planner" / "secret-key"
+
+    def signing_key(self) -> str:
+        """The key that signs sessions, login links and stream tokens: ``secret_key``, or
+        the one kept in ``secret_key_file`` (made there the first time), so that restarts and
+        every process of this installation share it."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.secret_key_file
+        try:
+            return load_or_create_secret_key(path)
+        except OSError as exc:
+            problem = f"cannot keep the signing key in {path} ({exc.strerror or exc})"
+            fix = "make that directory writable"
+        except ValueError as exc:
+            problem, fix = str(exc), "delete that file to make a new key"
+        raise ConfigurationError(f"{problem}: set FEATURE_PLANNER_SECRET_KEY, or {fix}")
+
+    @property
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
@@ -303,14 +332,21 @@ class Settings(BaseSettings):
         return f"http://{host}:{self.port}"
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Build the settings, turning a validation failure into a message naming each setting."""
+def load_settings(*, flag_names: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build the settings, turning a validation failure into a message naming each setting.
+
+    ``flag_names`` maps the overrides that came from the command line to the flag the user
+    typed (``{"port": "--port"}``): a bad value is named as it was given, a flag or a
+    variable.
+    """
+    flag_names = flag_names or {}
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
             name = "_".join(str(part) for part in error["loc"][:1])
-            prefix = f"FEATURE_PLANNER_{name.upper()}: " if name else ""
+            label = flag_names.get(name) or (f"FEATURE_PLANNER_{name.upper()}" if name else "")
+            prefix = f"{label}: " if label else ""
             problems.append(f"{prefix}{error['msg'].removeprefix('Value error, ')}")
         raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasGenerator,
@@ -23,7 +23,9 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
 __all__ = [
+    "TOOL_NAMES",
     "ActivityEvent",
+    "AgentProfile",
     "CompleteEvent",
     "ConnectedEvent",
     "CreateJobResponse",
@@ -36,6 +38,7 @@ __all__ = [
     "Suggestion",
     "SuggestionRequest",
     "TokenUsage",
+    "ToolName",
     "sanitize_text",
     "sanitized_length_pattern",
 ]
@@ -239,3 +242,24 @@ class ActivityEvent(WireModel):
     tool: str
     detail: str
     timestamp: int
+
+
+ToolName = Literal["Glob", "Grep", "Read"]
+TOOL_NAMES: tuple[ToolName, ...] = ("Glob", "Grep", "Read")
+
+
+class AgentProfile(WireModel):
+    """A user's custom agent: the body of ``PUT /api/feature-planner/agent``, what ``GET``
+    answers, and what a run uses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Sanitized, Field(min_length=1, max_length=100)]
+    role: Annotated[str, Sanitized, Field(min_length=1, max_length=500)]
+    focus: Annotated[str, Sanitized, Field(min_length=1, max_length=500)]
+    system_prompt: Annotated[str, Field(min_length=1, max_length=8000)]
+    temperature: Annotated[float, Field(ge=0, le=1)] = 0.7
+    tools: Annotated[list[ToolName], Field(max_length=3)] = Field(
+        default_factory=lambda: list(TOOL_NAMES)
+    )
+    is_active: bool = True

@@ -115,7 +115,7 @@ def test_another_user_can_neither_follow_nor_cancel_a_job(setup: Setup) -> None:
 def test_each_user_has_their_own_custom_agent(setup: Setup) -> None:
     server, alice, bob = setup.server, setup.alice, setup.bob
     assert alice.request(server, "PUT", AGENT, json=AGENT_BODY).status_code == 200
-    assert bob.request(server, "GET", AGENT).status_code == 404
+    assert bob.request(server, "GET", AGENT).json() == {"success": True, "data": None}
     assert bob.request(server, "DELETE", AGENT).status_code == 404
     bobs = {**AGENT_BODY, "name": "Bob's agent"}
     assert bob.request(server, "PUT", AGENT, json=bobs).status_code == 200

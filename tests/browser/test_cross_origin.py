@@ -24,14 +24,15 @@ from playwright.sync_api import Browser, BrowserContext, Page, Response, expect
 from tests.conftest import API, VALID_BODY, LiveServer, ServerFactory
 from tests.identity import ISSUER, JwksServer, SigningKey, TokenMinter
 
-from .conftest import ARTIFACTS, _failed
+from .conftest import ARTIFACTS, PageProblems, _failed
 from .helpers import expected_text
 
 # The other site's page. Its script records every event it receives in `window.__events`
 # and in the list `#events`, so that a failure screenshot shows what the page got.
 PAGE_HTML = b"""<!doctype html>
 <html lang="en">
-<head><meta charset="utf-8"><title>Another site</title><script src="/flow.js"></script></head>
+<head><meta charset="utf-8"><title>Another site</title><link rel="icon" href="data:,">
+<script src="/flow.js"></script></head>
 <body><h1>Another site</h1><ol id="events"></ol></body>
 </html>
 """
@@ -204,21 +205,26 @@ def other_site() -> Iterator[OtherSite]:
 
 @pytest.fixture
 def open_other_page(
-    browser: Browser, other_site: OtherSite, request: pytest.FixtureRequest
+    browser: Browser,
+    other_site: OtherSite,
+    page_problems: PageProblems,
+    request: pytest.FixtureRequest,
 ) -> Iterator[OpenOtherPage]:
-    """``open_other_page()``: the other site's page, loaded; uncaught script errors fail
-    the test, and a failing test leaves a screenshot in ``test-artifacts/``."""
+    """``open_other_page()``: the other site's page, loaded. What goes wrong on it is
+    recorded in ``page_problems`` (answers of 400 or more count for the other site's own
+    requests; the service's refusals show as console errors), and a failing test leaves a
+    screenshot in ``test-artifacts/``."""
     contexts: list[BrowserContext] = []
     pages: list[Page] = []
-    script_errors: list[str] = []
 
     def open_() -> OtherPage:
         context = browser.new_context()
         contexts.append(context)
         context.set_default_timeout(10_000)
+        page_problems.watch_context(context)
         page = context.new_page()
         pages.append(page)
-        page.on("pageerror", lambda error: script_errors.append(str(error)))
+        page_problems.watch(page, [other_site.origin])
         other = OtherPage(page, other_site.origin)
         page.on("response", lambda response: other.responses.append(response))
         page.goto(other_site.origin + "/")
@@ -227,6 +233,7 @@ def open_other_page(
 
     yield open_
 
+    page_problems.stop(pages)
     if _failed(request.node):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^\w.-]+", "_", request.node.name)
@@ -237,8 +244,6 @@ def open_other_page(
     for context in contexts:
         with contextlib.suppress(Exception):
             context.close()
-    if script_errors and not _failed(request.node):
-        pytest.fail(f"uncaught script errors on the other site's page: {script_errors}")
 
 
 # -- the identity provider -------------------------------------------------------------
@@ -363,9 +368,16 @@ def test_without_cors_for_its_origin_the_page_cannot_create_a_job(
     open_other_page: OpenOtherPage,
     start_service: Callable[..., LiveServer],
     minter: TokenMinter,
+    page_problems: PageProblems,
     cors_origins: str | None,
 ) -> None:
     server = start_service(cors_origins=cors_origins)
+    # Chromium says why it did not send the POST, and counts it as a failed request.
+    page_problems.expect_console_error(
+        r"^Access to fetch at '[^']*/suggest-feature' from origin '[^']*' has been blocked by "
+        r"CORS policy: Response to preflight request doesn't pass access control check"
+    )
+    page_problems.expect_request_failed(API, "net::ERR_FAILED")
     assert server.settings.cors_origins == ([ELSEWHERE] if cors_origins else [])
     other = open_other_page()
     token = minter.mint("user_alice")
@@ -391,6 +403,7 @@ def test_a_stream_token_for_another_job_gets_an_error_and_no_events(
     open_other_page: OpenOtherPage,
     start_service: Callable[..., LiveServer],
     minter: TokenMinter,
+    page_problems: PageProblems,
 ) -> None:
     server = start_service()
     other = open_other_page()
@@ -400,6 +413,7 @@ def test_a_stream_token_for_another_job_gets_an_error_and_no_events(
     assert (first.get("status"), second.get("status")) == (201, 201), (first, second)
     job_id = first["body"]["data"]["jobId"]
     wrong_token = second["body"]["data"]["streamToken"]
+    page_problems.expect_refusal(401, f"{API}/{job_id}")
 
     result = other.follow(stream_url(server, job_id, wrong_token))
 
@@ -426,12 +440,14 @@ def test_an_event_source_without_a_token_gets_no_events(
     open_other_page: OpenOtherPage,
     start_service: Callable[..., LiveServer],
     minter: TokenMinter,
+    page_problems: PageProblems,
 ) -> None:
     server = start_service()
     other = open_other_page()
     created = other.create_job(server, minter.mint("user_alice"))
     assert created.get("status") == 201, created
     job_id = created["body"]["data"]["jobId"]
+    page_problems.expect_refusal(401, f"{API}/{job_id}")
 
     result = other.follow(stream_url(server, job_id))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -15,10 +16,11 @@ from playwright.sync_api import Page, expect
 from feature_planner.agent.providers import scripted_text
 from tests.conftest import API, ServerFactory
 
-from .conftest import OpenPage, Relay
+from .conftest import OpenPage, PageProblems, Relay
 from .helpers import expected_text, fill_form, is_create, live_text, states, wait_for_text
 
 Relays = Callable[..., Relay]
+JOB_URL = API + "/[0-9a-f-]{36}"  # a job's stream (and cancel) URL
 
 
 def test_full_flow_streams_text_and_renders_suggestions(
@@ -82,11 +84,16 @@ def test_full_flow_streams_text_and_renders_suggestions(
 
 @pytest.mark.parametrize("backend", ["memory", "redis"])
 def test_stream_resumes_after_the_connection_is_cut(
-    open_page: OpenPage, make_server: ServerFactory, make_relay: Relays
+    open_page: OpenPage,
+    make_server: ServerFactory,
+    make_relay: Relays,
+    page_problems: PageProblems,
 ) -> None:
     server = make_server(
         scripted_chunks=120, scripted_chunk_size=5, scripted_interval_ms=70, throttle_ms=0
     )
+    # The relay ends the connection in the middle of the stream's chunked body.
+    page_problems.expect_request_failed(JOB_URL, "net::ERR_INCOMPLETE_CHUNKED_ENCODING")
     expected = expected_text(server.settings)
     relay = make_relay(server)
     page = open_page(server, base_url=relay.url)
@@ -133,8 +140,9 @@ def test_stream_resumes_after_the_connection_is_cut(
     ids=["empty-after-sanitizing", "too-long"],
 )
 def test_server_validation_message_is_shown_next_to_the_field(
-    page: Page, value: str, message: str
+    page: Page, page_problems: PageProblems, value: str, message: str
 ) -> None:
+    page_problems.expect_refusal(422, API, method="POST")
     field = page.get_by_test_id("page-input")
     # Get past the browser's own limits, so that the server is the one that refuses.
     field.evaluate("(el, v) => { el.removeAttribute('maxlength'); el.value = v; }", value)
@@ -255,8 +263,13 @@ def test_provider_error_shows_an_error_card_and_try_again_resubmits(
     assert states(page) == ["idle", *run, *run]
 
 
-def test_not_logged_in_says_so(open_page: OpenPage, make_server: ServerFactory) -> None:
+def test_not_logged_in_says_so(
+    open_page: OpenPage, make_server: ServerFactory, page_problems: PageProblems
+) -> None:
     server = make_server()
+    # The page asks for its configuration and the user's agent; both need a login.
+    page_problems.expect_refusal(401, "/api/feature-planner/config")
+    page_problems.expect_refusal(401, "/api/feature-planner/agent")
     page = open_page(server, logged_in=False)
     notice = page.get_by_test_id("notice")
     expect(notice).to_be_visible()
@@ -271,7 +284,7 @@ def test_not_logged_in_says_so(open_page: OpenPage, make_server: ServerFactory) 
 
 
 def test_a_refused_stream_is_explained_with_the_servers_message(
-    open_page: OpenPage, make_server: ServerFactory
+    open_page: OpenPage, make_server: ServerFactory, page_problems: PageProblems
 ) -> None:
     # One stream per user, and alice's one is held open elsewhere: the page's EventSource
     # is refused with 429, which it cannot see; it asks the server and says why.
@@ -289,6 +302,8 @@ def test_a_refused_stream_is_explained_with_the_servers_message(
         with page.expect_response(is_create) as created:
             page.get_by_test_id("generate").click()
         job_id = created.value.json()["data"]["jobId"]
+        # The EventSource is refused, and so is the page's own request that asks why.
+        page_problems.expect_refusal(429, f"{API}/{job_id}")
 
         card = page.get_by_test_id("error-card")
         expect(card).to_be_visible()
@@ -354,3 +369,22 @@ def test_the_offline_engine_is_labelled_as_no_ai_model(
     expect(meta).to_contain_text("Offline engine (no AI model)")
     expect(meta).to_contain_text("offline-engine")
     assert page.get_by_test_id("suggestion").count() >= 1
+
+
+def test_the_page_says_which_repository_it_plans_for_as_plain_text(
+    open_page: OpenPage, make_server: ServerFactory, tmp_path: Path
+) -> None:
+    # A directory name that would run script if the page took it for markup.
+    repository = tmp_path / '<img src=x onerror="window.__xss=1"> shop & <script>window.__xss=2<'
+    repository.mkdir()
+    server = make_server(repository=str(repository))
+    page = open_page(server)
+
+    line = page.get_by_test_id("repository")
+    expect(line).to_be_visible()
+    expect(line).to_have_text(f"Planning for {repository.name}")
+    assert page.locator("h1 + [data-testid=repository]").count() == 1  # under the heading
+    assert page.locator(".page-header img, .page-header script").count() == 0
+    assert page.evaluate("window.__xss") is None
+    # The name only: where the repository is on the server is not the page's business.
+    assert str(tmp_path) not in page.content()

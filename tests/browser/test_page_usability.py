@@ -191,6 +191,7 @@ def test_dark_colour_scheme(open_page: OpenPage, make_server: ServerFactory) -> 
         "#meta dd",
         ".rationale",
         "[data-testid=provider]",
+        "[data-testid=repository]",
         "[data-testid=meta-notice]",
         ".suggestion-number",
         "#copy",

@@ -34,6 +34,20 @@ FAST = {"scripted_chunks": 20, "scripted_chunk_size": 8, "scripted_interval_ms":
 FINAL = frozenset({"complete", "error"})
 TIMEOUT_S = 10.0
 
+# The user's custom agent: GET / PUT / DELETE, each caller their own. Having none is the
+# normal case: GET answers 200 with `data: null`; only DELETE of nothing is refused (404).
+AGENT_PATH = "/api/feature-planner/agent"
+AGENT = {
+    "name": "Accessibility reviewer",
+    "role": "Accessibility specialist",
+    "focus": "Keyboard navigation",
+    "systemPrompt": "Propose accessibility features.",
+    "temperature": 0.2,
+    "tools": ["Glob", "Read"],
+    "isActive": True,
+}
+NO_AGENT = {"success": True, "data": None}
+
 
 # --------------------------------------------------------------------------- SSE parser
 
@@ -670,3 +684,25 @@ def test_provider_failure_ends_with_an_error_event(make_server: Any) -> None:
     assert "complete" not in [e.event for e in result.job_events]
     assert_delta_lengths(e for e in result.job_events if e.event == "delta")
     assert stream(url, last_event_id=final.id).status == 204
+
+
+@pytest.mark.parametrize("backend", ["memory"])  # agents live in SQL, whatever the job store
+def test_custom_agent_is_null_until_put_and_after_delete(make_server: Any) -> None:
+    url = make_server().url + AGENT_PATH
+    json_body = {"Content-Type": "application/json"}
+
+    none = call(url)
+    assert none.status == 200, none.body
+    assert none.headers["content-type"].startswith("application/json")
+    assert none.json() == NO_AGENT
+
+    put = call(url, "PUT", body=json.dumps(AGENT).encode(), headers=json_body)
+    assert put.status == 200, put.body
+    assert put.json() == {"success": True, "data": AGENT}
+    assert call(url).json() == {"success": True, "data": AGENT}
+    assert call(url, token=BOB).json() == NO_AGENT  # another user's agent is not yours
+
+    assert call(url, "DELETE").status == 204
+    assert call(url).json() == NO_AGENT
+    assert_failure(call(url, "DELETE"), 404)
+    assert_failure(call(url, token=None), 401)

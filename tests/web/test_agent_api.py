@@ -93,10 +93,15 @@ def _field_messages(response: httpx.Response) -> dict[str, str]:
 # -- the happy path --------------------------------------------------------------------
 
 
-def test_a_user_without_an_agent_gets_404(server: LiveServer) -> None:
+NO_AGENT = {"success": True, "data": None}
+
+
+def test_a_user_without_an_agent_gets_null_not_an_error(server: LiveServer) -> None:
+    # Having no custom agent is the normal case: 200 with `data: null`, never cached.
     response = server.http.get(AGENT_PATH, headers=server.auth())
-    assert response.status_code == 404
-    assert _error(response)["code"] == "AGENT_NOT_FOUND"
+    assert response.status_code == 200, response.text
+    assert response.json() == NO_AGENT
+    assert response.headers["cache-control"] == "no-store"
 
 
 def test_put_stores_the_agent_and_get_returns_it(server: LiveServer) -> None:
@@ -128,12 +133,12 @@ def test_put_replaces_the_previous_agent(server: LiveServer) -> None:
     assert fetched.json()["data"] == replacement
 
 
-def test_delete_removes_the_agent_then_404s(server: LiveServer) -> None:
+def test_delete_removes_the_agent_and_a_second_delete_is_404(server: LiveServer) -> None:
     _put(server, PROFILE)
     deleted = server.http.delete(AGENT_PATH, headers=server.auth())
     assert deleted.status_code == 204
     assert deleted.content == b""
-    assert server.http.get(AGENT_PATH, headers=server.auth()).status_code == 404
+    assert server.http.get(AGENT_PATH, headers=server.auth()).json() == NO_AGENT
     again = server.http.delete(AGENT_PATH, headers=server.auth())
     assert again.status_code == 404
     assert _error(again)["code"] == "AGENT_NOT_FOUND"
@@ -236,7 +241,7 @@ def test_no_credentials_is_401(server: LiveServer, method: str) -> None:
 
 def test_each_user_sees_and_changes_only_their_own_agent(server: LiveServer) -> None:
     assert _put(server, PROFILE, token=ALICE).status_code == 200
-    assert server.http.get(AGENT_PATH, headers=server.auth(BOB)).status_code == 404
+    assert server.http.get(AGENT_PATH, headers=server.auth(BOB)).json() == NO_AGENT
     assert server.http.delete(AGENT_PATH, headers=server.auth(BOB)).status_code == 404
 
     bobs = {**PROFILE, "name": "Bob's agent"}
@@ -296,7 +301,12 @@ def test_openapi_describes_the_three_routes(server: LiveServer) -> None:
     assert set(body["properties"]) == set(PROFILE)
     assert body["properties"]["temperature"]["maximum"] == 1
     assert {"200", "401", "403", "413", "415", "422"} <= set(operations["put"]["responses"])
-    assert {"200", "401", "404"} <= set(operations["get"]["responses"])
+    assert {"200", "401", "503"} <= set(operations["get"]["responses"])
+    assert "404" not in operations["get"]["responses"]  # no agent is 200 `data: null`
+    data = operations["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    data = data["properties"]["data"]
+    assert {"type": "null"} in data["anyOf"]
+    assert any(set(PROFILE) <= set(item.get("properties", {})) for item in data["anyOf"])
     assert {"204", "401", "403", "404"} <= set(operations["delete"]["responses"])
 
 

@@ -2,10 +2,53 @@
 
 from __future__ import annotations
 
+import html
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
 from feature_planner.errors import StoreUnavailableError
 from feature_planner.jobs.memory import MemoryJobStore
 from feature_planner.jobs.store import JobRecord
+from feature_planner.web.pages import render_index
 from tests.conftest import API, LiveServer, ServerFactory
+
+# A directory name that would be markup if it were not escaped (a name cannot hold "/").
+HOSTILE_NAME = """<img src=x onerror="window.__xss=1"> & <script>window.__xss=2<"""
+
+
+class RepositoryLine(HTMLParser):
+    """The text of the page's ``#repository`` line, and whether it is hidden."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+        self.hidden = False
+        self.text = ""
+        self._depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self._depth:
+            self._depth += 1
+        elif ("id", "repository") in attrs:
+            self.found, self._depth = True, 1
+            self.hidden = any(name == "hidden" for name, _ in attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._depth:
+            self._depth -= 1
+
+    def handle_data(self, data: str) -> None:
+        if self._depth:
+            self.text += data
+
+
+def repository_line(page: str) -> RepositoryLine:
+    parser = RepositoryLine()
+    parser.feed(page)
+    assert parser.found, "the page has no #repository line"
+    return parser
 
 
 def test_page_is_served_with_a_strict_content_security_policy(server: LiveServer) -> None:
@@ -21,6 +64,46 @@ def test_page_is_served_with_a_strict_content_security_policy(server: LiveServer
     ].lower().replace("http-equiv", "")
     for asset in ("/static/app.js", "/static/style.css"):
         assert server.http.get(asset).status_code == 200
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_the_page_names_the_repository_it_plans_for_not_its_path(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    repository = tmp_path / "private" / "shop-frontend"
+    repository.mkdir(parents=True)
+    server = make_server(repository=str(repository))
+    page = server.http.get("/").text
+    line = repository_line(page)
+    assert not line.hidden
+    assert line.text == "Planning for shop-frontend"
+    # The server's path stays on the server.
+    assert str(tmp_path) not in page
+    assert "private" not in page
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_the_repository_name_is_escaped(make_server: ServerFactory, tmp_path: Path) -> None:
+    repository = tmp_path / HOSTILE_NAME
+    repository.mkdir()
+    server = make_server(repository=str(repository))
+    page = server.http.get("/").text
+    assert repository_line(page).text == f"Planning for {HOSTILE_NAME}"
+    assert html.escape(HOSTILE_NAME) in page
+    assert "<img" not in page
+    assert "<script>window" not in page
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+def test_the_static_copy_of_the_page_names_no_repository(server: LiveServer) -> None:
+    # /static/index.html is the file as shipped: its repository line stays empty and hidden.
+    line = repository_line(server.http.get("/static/index.html").text)
+    assert (line.hidden, line.text) == (True, "")
+
+
+def test_a_repository_without_a_name_is_not_mentioned() -> None:
+    line = repository_line(render_index(Path("/")))
+    assert (line.hidden, line.text) == (True, "")
 
 
 def test_health_and_readiness(server: LiveServer) -> None:

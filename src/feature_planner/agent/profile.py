@@ -2,32 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
-from pydantic import ConfigDict, Field
-
-from ..models import Sanitized, WireModel
+from ..models import TOOL_NAMES, AgentProfile, ToolName
 
 __all__ = ["DEFAULT_AGENT", "TOOL_NAMES", "AgentProfile", "ToolName"]
-
-ToolName = Literal["Glob", "Grep", "Read"]
-TOOL_NAMES: tuple[ToolName, ...] = ("Glob", "Grep", "Read")
-
-
-class AgentProfile(WireModel):
-    """The body of ``PUT /api/feature-planner/agent``, and what a run uses."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: Annotated[str, Sanitized, Field(min_length=1, max_length=100)]
-    role: Annotated[str, Sanitized, Field(min_length=1, max_length=500)]
-    focus: Annotated[str, Sanitized, Field(min_length=1, max_length=500)]
-    system_prompt: Annotated[str, Field(min_length=1, max_length=8000)]
-    temperature: Annotated[float, Field(ge=0, le=1)] = 0.7
-    tools: Annotated[list[ToolName], Field(max_length=3)] = Field(
-        default_factory=lambda: list(TOOL_NAMES)
-    )
-    is_active: bool = True
 
 
 DEFAULT_AGENT = AgentProfile(

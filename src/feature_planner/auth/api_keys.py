@@ -8,18 +8,16 @@ good as a slow password hash here. ``feature-planner api-key USER`` makes a key.
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from collections.abc import Mapping
 
 from starlette.requests import HTTPConnection
 
+from ..config import API_KEY_HASH
 from ..errors import AuthenticationError
 from .base import Authenticator, Identity, TokenTable, bearer_token
 
-__all__ = ["API_KEY_HASH", "ApiKeyAuthenticator", "hash_api_key", "new_api_key"]
-
-API_KEY_HASH = re.compile(r"sha256:[0-9a-f]{64}")
+__all__ = ["ApiKeyAuthenticator", "hash_api_key", "new_api_key"]
 
 
 def new_api_key() -> str:

@@ -2,7 +2,8 @@
 
 ``local`` knows a few users by their bearer tokens (``FEATURE_PLANNER_USERS``; one user
 ``local`` with a random token when none are configured). At start it issues a one-time
-login link per user; opening it sets a signed, HttpOnly session cookie.
+login link per user (``feature-planner login-link`` issues more, from another process that
+shares the signing key); opening it sets a signed, HttpOnly session cookie.
 """
 
 from __future__ import annotations
@@ -81,39 +82,57 @@ class LocalAuthenticator(Authenticator):
 
     def login_links(self, base_url: str) -> dict[str, str]:
         """A fresh one-time login URL per user; any earlier unused ones stay valid."""
+        return {user: self.login_link(base_url, user) for user in self.users}
+
+    def login_link(self, base_url: str, user: str) -> str:
+        """A fresh one-time login URL for ``user`` (one of ``users``)."""
+        if user not in self.users:
+            raise KeyError(user)
         now = int(time.time())
-        links = {}
-        for user in self.users:
-            claims = {
-                "sub": user,
-                "aud": _LOGIN_AUDIENCE,
-                "iat": now,
-                "exp": now + self._login_ttl_s,
-                "jti": secrets.token_urlsafe(16),
-            }
-            token = jwt.encode(claims, self._secret, algorithm="HS256")
-            links[user] = f"{base_url.rstrip('/')}/auth/login?token={token}"
-        return links
+        claims = {
+            "sub": user,
+            "aud": _LOGIN_AUDIENCE,
+            "iat": now,
+            "exp": now + self._login_ttl_s,
+            "jti": secrets.token_urlsafe(16),
+        }
+        token = jwt.encode(claims, self._secret, algorithm="HS256")
+        return f"{base_url.rstrip('/')}/auth/login?token={token}"
 
     async def redeem_login_token(self, token: str) -> str:
         """The user the token logs in; each token works once."""
         refused = AuthenticationError("This login link is not valid or was used already")
+        claims = self._login_claims(token)
+        if claims is None or not await self._claim_once(str(claims["jti"]), self._login_ttl_s):
+            raise refused
+        return str(claims["sub"])
+
+    def login_token_user(self, token: str) -> str | None:
+        """The user a login token of ours names, used or expired or not; ``None`` for any
+        other string. It logs nobody in: that is ``redeem_login_token``."""
+        claims = self._login_claims(token, verify_exp=False)
+        return None if claims is None else str(claims["sub"])
+
+    def session_user(self, conn: HTTPConnection) -> str | None:
+        """The user of the request's valid session cookie; ``None`` without one."""
         try:
-            claims = jwt.decode(
+            cookie = cookie_token(conn, SESSION_COOKIE)
+            return None if cookie is None else self._verify_session(cookie)
+        except AuthenticationError:
+            return None
+
+    def _login_claims(self, token: str, *, verify_exp: bool = True) -> dict[str, object] | None:
+        try:
+            claims: dict[str, object] = jwt.decode(
                 token,
                 self._secret,
                 algorithms=["HS256"],
                 audience=_LOGIN_AUDIENCE,
-                options={"require": ["exp", "sub", "aud", "jti"]},
+                options={"require": ["exp", "sub", "aud", "jti"], "verify_exp": verify_exp},
             )
         except jwt.PyJWTError:
-            raise refused from None
-        user = str(claims["sub"])
-        if user not in self.users or not await self._claim_once(
-            str(claims["jti"]), self._login_ttl_s
-        ):
-            raise refused
-        return user
+            return None
+        return claims if claims["sub"] in self.users else None
 
     def issue_session(self, user_id: str) -> str:
         now = int(time.time())

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import jwt
@@ -22,14 +22,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from starlette.requests import HTTPConnection
 
+from ..config import SUPPORTED_ALGORITHMS
 from ..errors import AuthenticationError
 from .base import Authenticator, Identity, bearer_token, cookie_token
 
 __all__ = ["CLERK_SESSION_COOKIE", "JwksCache", "OidcAuthenticator", "OidcOptions"]
 
 CLERK_SESSION_COOKIE = "__session"
-JwtAlgorithm = Literal["RS256", "ES256"]
-SUPPORTED_ALGORITHMS: tuple[JwtAlgorithm, ...] = ("RS256", "ES256")
 
 logger = logging.getLogger("feature_planner.auth")
 

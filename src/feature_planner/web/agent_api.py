@@ -1,5 +1,9 @@
 """The caller's own custom agent: ``GET / PUT / DELETE /api/feature-planner/agent``.
 
+Having no custom agent is the normal case, not an error: ``GET`` then answers 200 with
+``data: null`` (runs use the default agent). Only ``DELETE`` of an agent that is not there
+is refused (404), since there is nothing to remove.
+
 Served like the job routes (``PlannerApi``): plain Starlette routes that parse the body by
 hand with the same limits, shadowed by FastAPI routes that only describe them for OpenAPI.
 """
@@ -31,6 +35,8 @@ _NO_STORE = {"cache-control": "no-store"}  # one user's settings: never cached o
 
 
 class AgentNotFoundError(FeaturePlannerError):
+    """``DELETE`` with no custom agent to remove."""
+
     status = 404
     code = "AGENT_NOT_FOUND"
     default_message = "You have no custom agent; runs use the default agent"
@@ -40,7 +46,7 @@ class AgentNotFoundError(FeaturePlannerError):
 _DESCRIPTIONS = {
     400: "The body is not valid JSON",
     403: "A cookie-authenticated change sent from another origin (CSRF)",
-    404: "You have no custom agent",
+    404: "You have no custom agent to remove",
     503: "The custom-agent database is unreachable",
 }
 
@@ -53,12 +59,22 @@ def _responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return responses
 
 
+_PROFILE_SCHEMA = AgentProfile.model_json_schema(by_alias=True)
+
+_GET_200: dict[str, Any] = {
+    "200": {
+        "description": "Your custom agent, or `data: null` when you have none (runs use the "
+        "default agent)",
+        "content": {
+            "application/json": {"schema": envelope({"anyOf": [_PROFILE_SCHEMA, {"type": "null"}]})}
+        },
+    }
+}
+
 _PROFILE_200: dict[str, Any] = {
     "200": {
         "description": "Your custom agent",
-        "content": {
-            "application/json": {"schema": envelope(AgentProfile.model_json_schema(by_alias=True))}
-        },
+        "content": {"application/json": {"schema": envelope(_PROFILE_SCHEMA)}},
     }
 }
 
@@ -93,9 +109,9 @@ class AgentApi:
                 "GET",
                 self.get_agent,
                 {
-                    "summary": "Your custom agent",
-                    "openapi_extra": {"responses": _PROFILE_200},
-                    "responses": _responses(401, 404, 503),
+                    "summary": "Your custom agent, or null when you have none",
+                    "openapi_extra": {"responses": _GET_200},
+                    "responses": _responses(401, 503),
                 },
             ),
             (
@@ -127,9 +143,7 @@ class AgentApi:
     async def get_agent(self, request: Request) -> Response:
         identity = await self._state.authenticate(request, state_changing=False)
         profile = await self._agents.get(identity.user_id)
-        if profile is None:
-            raise AgentNotFoundError
-        return json_response(profile.to_wire(), headers=_NO_STORE)
+        return json_response(None if profile is None else profile.to_wire(), headers=_NO_STORE)
 
     async def put_agent(self, request: Request) -> Response:
         identity = await self._state.authenticate(request, state_changing=True)

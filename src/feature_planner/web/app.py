@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -199,9 +198,7 @@ def _build_state(settings: Settings, store: JobStore | None, provider: Provider 
         agents=agents.active,
     )
     # Sessions and stream tokens are signed with it: replicas must share it.
-    secret_key = (
-        settings.secret_key.get_secret_value() if settings.secret_key else secrets.token_urlsafe(32)
-    )
+    secret_key = settings.signing_key()
     return AppState(
         settings=settings,
         auth=_build_authenticator(settings, secret_key, client),

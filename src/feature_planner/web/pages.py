@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 from importlib import resources
+from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.staticfiles import StaticFiles
@@ -14,7 +16,7 @@ from ..auth import SESSION_COOKIE, Identity, LocalAuthenticator, check_same_orig
 from ..errors import AuthenticationError, FeaturePlannerError
 from .state import AppState
 
-__all__ = ["PAGE_SECURITY_HEADERS", "STATIC_HEADERS", "StaticAssets", "router"]
+__all__ = ["PAGE_SECURITY_HEADERS", "STATIC_HEADERS", "StaticAssets", "render_index", "router"]
 
 PAGE_SECURITY_HEADERS = {
     "content-security-policy": (
@@ -46,15 +48,15 @@ class StaticAssets(StaticFiles):
 
 _LOGIN_FAILED = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Login link not valid</title>
-<link rel="stylesheet" href="/static/style.css"></head>
+<link rel="icon" href="data:,"><link rel="stylesheet" href="/static/style.css"></head>
 <body><main><h1>This login link is not valid</h1>
-<p>Each link printed by the server works once. Restart the server, or ask it for a new link,
-and open the new one.</p></main></body></html>
+<p>Each login link works once. Make a new one with <code>feature-planner login-link</code>
+(or restart the server, which prints one), and open it.</p></main></body></html>
 """
 
 _NO_LOGIN_LINKS = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>No login links</title>
-<link rel="stylesheet" href="/static/style.css"></head>
+<link rel="icon" href="data:,"><link rel="stylesheet" href="/static/style.css"></head>
 <body><main><h1>This server does not use login links</h1>
 <p>Sign in through your identity provider, or call the API with a key.</p></main></body></html>
 """
@@ -67,13 +69,32 @@ def _state(request: Request) -> AppState:
     return state
 
 
-def _index_html() -> bytes:
-    return resources.files("feature_planner.web").joinpath("static/index.html").read_bytes()
+# The line of index.html that says which repository the page plans for. ``GET /`` fills it
+# in; ``/static/index.html``, served as it is, keeps it empty and hidden.
+_REPOSITORY_SLOT = '<p class="repository" id="repository" data-testid="repository" hidden></p>'
+
+
+def _index_html() -> str:
+    return resources.files("feature_planner.web").joinpath("static/index.html").read_text("utf-8")
+
+
+def render_index(repository: Path) -> str:
+    """The page, saying which repository it plans for: the directory's name only (the page
+    may be shown to people who have no business knowing the server's paths), escaped."""
+    page = _index_html()
+    if not repository.name:  # the file system's root has no name: say nothing
+        return page
+    filled = (
+        '<p class="repository" id="repository" data-testid="repository">Planning for '
+        f'<strong class="repository-name">{html.escape(repository.name)}</strong></p>'
+    )
+    return page.replace(_REPOSITORY_SLOT, filled, 1)
 
 
 @router.get("/")
-async def index() -> Response:
-    return HTMLResponse(_index_html(), headers=PAGE_SECURITY_HEADERS)
+async def index(request: Request) -> Response:
+    page = render_index(_state(request).settings.repository)
+    return HTMLResponse(page, headers=PAGE_SECURITY_HEADERS)
 
 
 @router.get("/auth/login")
@@ -84,8 +105,13 @@ async def login(request: Request, token: str = "") -> Response:
     try:
         user = await auth.redeem_login_token(token)
     except AuthenticationError:
-        return HTMLResponse(_LOGIN_FAILED, status_code=401, headers=PAGE_SECURITY_HEADERS)
-    response = RedirectResponse("/", status_code=303, headers={"referrer-policy": "no-referrer"})
+        # A link opened again (a second click, a browser restoring its tabs) by the browser
+        # it already logged in: take it to the page. It logs nobody in that was not already.
+        linked = auth.login_token_user(token)
+        if linked is None or linked != auth.session_user(request):
+            return HTMLResponse(_LOGIN_FAILED, status_code=401, headers=PAGE_SECURITY_HEADERS)
+        return _to_the_page()
+    response = _to_the_page()
     response.set_cookie(
         SESSION_COOKIE,
         auth.issue_session(user),
@@ -95,6 +121,10 @@ async def login(request: Request, token: str = "") -> Response:
         secure=request.url.scheme == "https",
     )
     return response
+
+
+def _to_the_page() -> RedirectResponse:
+    return RedirectResponse("/", status_code=303, headers={"referrer-policy": "no-referrer"})
 
 
 @router.post("/auth/logout")

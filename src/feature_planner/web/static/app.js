@@ -680,8 +680,8 @@
         agent.hint.textContent = 'Log in to edit your custom agent.';
         return;
       }
-      if (res.status === 404) setAgentStored(null);
-      else if (res.ok && body && body.success) setAgentStored(body.data);
+      // `data` is null when the user has no custom agent: runs use the default one.
+      if (res.ok && body && body.success) setAgentStored(body.data);
       else {
         setAgentStored(null);
         agentStatus(agentError(res, body, 'load'), 'error');
