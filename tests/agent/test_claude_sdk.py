@@ -12,21 +12,17 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from feature_planner.agent.base import PlanRequest, PlanResult
 from feature_planner.agent.planner import SUBMIT_TOOL_NAME, plan_schema, system_prompt
-from feature_planner.agent.profile import AgentProfile
 from feature_planner.agent.providers import claude_sdk
 from feature_planner.agent.providers.claude_sdk import ClaudeAgentSdkProvider
 from feature_planner.agent.providers.options import AIOptions
 from feature_planner.errors import ConfigurationError, ProviderError
-from feature_planner.models import FeatureType, PriorityLevel
-from feature_planner.serving import BackgroundServer
 from tests.agent.anthropic_server import (
     FakeAnthropic,
     HttpError,
@@ -36,44 +32,25 @@ from tests.agent.anthropic_server import (
     Usage,
     tool_result_text,
 )
+from tests.agent.conftest import (
+    ANTHROPIC_KEY,
+    ENV_SECRET,
+    INVALID_PLAN,
+    PAGE,
+    PAGE_MARKER,
+    READER_AGENT,
+    VALID_PLAN,
+    plan_request,
+    play,
+    play_to_failure,
+)
 from tests.agent.sinks import RecordingSink
 
-KEY = "sk-ant-test-0123456789-SECRET"
 MODEL = "claude-sonnet-4-5"
-PAGE = "src/app/collections/page.tsx"
-PAGE_MARKER = "export default async function CollectionsPage()"
-SECRET = "DATABASE_PASSWORD=hunter2-do-not-leak"
-
-VALID_PLAN: dict[str, Any] = {
-    "suggestions": [
-        {
-            "title": f"Suggestion {n} for the collections page",
-            "rationale": f"Rationale {n}, grounded in {PAGE}",
-            "description": f"Description {n}: extend CollectionGrid in {PAGE}.",
-            "implementationConsiderations": [f"Consideration {n}.1", f"Consideration {n}.2"],
-        }
-        for n in (1, 2, 3)
-    ],
-    "context": f"Read CLAUDE.md and {PAGE}; getCollections lives in src/lib/collections.ts.",
-}
-INVALID_PLAN: dict[str, Any] = {"suggestions": VALID_PLAN["suggestions"][:1], "context": "x"}
 
 
 def mcp(tool: str) -> str:
     return f"mcp__repository__{tool}"
-
-
-@pytest.fixture(scope="module")
-def fake_server() -> Iterator[tuple[FakeAnthropic, str]]:
-    fake = FakeAnthropic(api_key=KEY)
-    with BackgroundServer(fake.app) as server:
-        yield fake, server.url
-
-
-@pytest.fixture
-def fake(fake_server: tuple[FakeAnthropic, str]) -> FakeAnthropic:
-    fake_server[0].play([])
-    return fake_server[0]
 
 
 @pytest.fixture(autouse=True)
@@ -91,14 +68,14 @@ MakeProvider = Callable[..., ClaudeAgentSdkProvider]
 
 
 @pytest.fixture
-def make_provider(fake_server: tuple[FakeAnthropic, str]) -> MakeProvider:
+def make_provider(anthropic_api: tuple[FakeAnthropic, str]) -> MakeProvider:
     def make(**overrides: Any) -> ClaudeAgentSdkProvider:
         provider_kwargs = {
             key: overrides.pop(key) for key in ("cli_path", "max_turns") if key in overrides
         }
         settings: dict[str, Any] = {
-            "api_key": KEY,
-            "base_url": fake_server[1],
+            "api_key": ANTHROPIC_KEY,
+            "base_url": anthropic_api[1],
             "model": MODEL,
             "allowed_models": (MODEL, "claude-haiku-4-5"),
             "structured_retries": 2,
@@ -110,75 +87,8 @@ def make_provider(fake_server: tuple[FakeAnthropic, str]) -> MakeProvider:
     return make
 
 
-def _write(path: Path, content: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(content, encoding="utf-8")
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    root = tmp_path / "shop"
-    _write(root / "CLAUDE.md", "# CLAUDE.md\n\nUse server components for data fetching.\n")
-    _write(root / "README.md", "# Acme Shop\n\nA storefront built with Next.js.\n")
-    _write(
-        root / PAGE,
-        "import { getCollections } from '@/lib/collections'\n\n"
-        f"{PAGE_MARKER} {{\n"
-        "  const collections = await getCollections()\n"
-        "  return <CollectionGrid items={collections} />\n}\n",
-    )
-    _write(
-        root / "src/lib/collections.ts",
-        "export async function getCollections() {\n  return fetch('/api/collections')\n}\n",
-    )
-    _write(root / ".env", SECRET + "\n")
-    # A project setting whose hook would leave a trace if the runtime loaded it.
-    hook = f"touch {root / 'HOOK_RAN'}"
-    settings = {"hooks": {"UserPromptSubmit": [{"hooks": [{"type": "command", "command": hook}]}]}}
-    _write(root / ".claude/settings.json", json.dumps(settings))
-    return root
-
-
-def _request(repo: Path, **overrides: Any) -> PlanRequest:
-    fields: dict[str, Any] = {
-        "page_or_component": "Collections page",
-        "feature_type": FeatureType.ENHANCEMENT,
-        "priority_level": PriorityLevel.HIGH,
-        "repository": repo,
-    }
-    fields.update(overrides)
-    return PlanRequest(**fields)
-
-
 def _submit(plan: dict[str, Any] = VALID_PLAN, text: Sequence[str] = ()) -> Turn:
     return Turn(text=text, tool_calls=[ToolCall(mcp(SUBMIT_TOOL_NAME), plan, pieces=7)])
-
-
-async def _run(
-    provider: ClaudeAgentSdkProvider,
-    fake: FakeAnthropic,
-    script: Sequence[Step],
-    request: PlanRequest,
-) -> tuple[PlanResult, RecordingSink]:
-    fake.play(script)
-    sink = RecordingSink()
-    result = await provider.run(request, sink)
-    return result, sink
-
-
-async def _fail(
-    provider: ClaudeAgentSdkProvider,
-    fake: FakeAnthropic,
-    script: Sequence[Step],
-    request: PlanRequest,
-) -> tuple[ProviderError, RecordingSink]:
-    fake.play(script)
-    sink = RecordingSink()
-    with pytest.raises(ProviderError) as caught:
-        await provider.run(request, sink)
-    message = str(caught.value)
-    assert KEY not in message and "Traceback" not in message
-    return caught.value, sink
 
 
 def _runtime_children() -> list[int]:
@@ -204,7 +114,7 @@ def _runtime_children() -> list[int]:
 
 
 async def test_full_run_streams_the_narrative_runs_our_tools_and_returns_suggestions(
-    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
 ) -> None:
     read_claude_md = ToolCall(mcp("Read"), {"path": "CLAUDE.md"})
     glob = ToolCall(mcp("Glob"), {"pattern": "src/**/*.tsx"})
@@ -234,7 +144,7 @@ async def test_full_run_streams_the_narrative_runs_our_tools_and_returns_suggest
         ),
     ]
 
-    result, sink = await _run(make_provider(), fake, script, _request(repo))
+    result, sink = await play(make_provider(), fake_anthropic, script, plan_request(repo))
 
     # The narrative: every text_delta as it came, rounds apart; never the tools' JSON.
     assert sink.chunks == [
@@ -266,15 +176,18 @@ async def test_full_run_streams_the_narrative_runs_our_tools_and_returns_suggest
     assert usage.cache_read_input_tokens == 3800
 
     # The run stopped at the accepted submission: no extra model turn after it.
-    assert len(fake.requests) == 4 and fake.remaining == 0
+    assert len(fake_anthropic.requests) == 4 and fake_anthropic.remaining == 0
 
     # What the runtime sent: our system prompt, our tools only, the key, the prompt.
-    first = fake.requests[0]
+    first = fake_anthropic.requests[0]
     assert first.body["model"] == MODEL and first.body["stream"] is True
     system = first.body["system"]
     system_text = system if isinstance(system, str) else "".join(b["text"] for b in system)
     assert system_prompt(None) in system_text
-    assert KEY in (first.headers.get("x-api-key", ""), first.headers.get("authorization", "")[7:])
+    assert ANTHROPIC_KEY in (
+        first.headers.get("x-api-key", ""),
+        first.headers.get("authorization", "")[7:],
+    )
     ours = [mcp(name) for name in ("Glob", "Grep", "Read", SUBMIT_TOOL_NAME)]
     assert sorted(name for name in first.tool_names if name.startswith("mcp__")) == sorted(ours)
     for builtin in ("Read", "Glob", "Grep", "Bash", "Edit", "Write", "WebFetch", "Task"):
@@ -284,12 +197,12 @@ async def test_full_run_streams_the_narrative_runs_our_tools_and_returns_suggest
     assert "Collections page" in json.dumps(first.body["messages"][0])
 
     # The results of OUR tools went back to the model.
-    (claude_md,) = fake.requests[1].tool_results()
+    (claude_md,) = fake_anthropic.requests[1].tool_results()
     assert claude_md["tool_use_id"] == read_claude_md.id
     assert "Use server components" in tool_result_text(claude_md)
-    (pages,) = fake.requests[2].tool_results()
+    (pages,) = fake_anthropic.requests[2].tool_results()
     assert PAGE in tool_result_text(pages)
-    page, grep_result = fake.requests[3].tool_results()
+    page, grep_result = fake_anthropic.requests[3].tool_results()
     assert PAGE_MARKER in tool_result_text(page)
     assert "src/lib/collections.ts" in tool_result_text(grep_result)
 
@@ -300,37 +213,30 @@ async def test_full_run_streams_the_narrative_runs_our_tools_and_returns_suggest
 
 
 async def test_the_sandbox_holds_and_user_text_is_never_expanded_as_a_file_mention(
-    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
 ) -> None:
     escape = ToolCall(mcp("Read"), {"path": "../../../../../../etc/passwd"})
     secret = ToolCall(mcp("Read"), {"path": ".env"})
     script = [Turn(text=["Trying."], tool_calls=[escape, secret]), _submit()]
-    request = _request(repo, additional_context="See @.env and @/etc/passwd for details")
+    request = plan_request(repo, additional_context="See @.env and @/etc/passwd for details")
 
-    result, _ = await _run(make_provider(), fake, script, request)
+    result, _ = await play(make_provider(), fake_anthropic, script, request)
 
     assert len(result.suggestions) == 3
-    sent = json.dumps([r.body for r in fake.requests])
-    assert "hunter2" not in sent and "root:x:0:0" not in sent
-    assert "@.env" in json.dumps(fake.requests[0].body["messages"][0])
-    assert all(block.get("is_error") for block in fake.requests[1].tool_results())
+    sent = json.dumps([r.body for r in fake_anthropic.requests])
+    assert ENV_SECRET not in sent and "root:x:0:0" not in sent
+    assert "@.env" in json.dumps(fake_anthropic.requests[0].body["messages"][0])
+    assert all(block.get("is_error") for block in fake_anthropic.requests[1].tool_results())
 
 
 async def test_request_model_and_custom_agent_set_the_model_tools_and_prompt(
-    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
 ) -> None:
-    agent = AgentProfile(
-        name="Reader",
-        role="Careful reader",
-        focus="Accessibility",
-        system_prompt="You only read files. Never search.",
-        tools=["Read"],
-    )
-    request = _request(repo, model="claude-haiku-4-5", agent=agent)
+    request = plan_request(repo, model="claude-haiku-4-5", agent=READER_AGENT)
 
-    result, _ = await _run(make_provider(), fake, [_submit()], request)
+    result, _ = await play(make_provider(), fake_anthropic, [_submit()], request)
 
-    first = fake.requests[0]
+    first = fake_anthropic.requests[0]
     assert first.body["model"] == "claude-haiku-4-5" and result.model == "claude-haiku-4-5"
     assert sorted(n for n in first.tool_names if n.startswith("mcp__")) == [
         mcp("Read"),
@@ -344,17 +250,17 @@ async def test_request_model_and_custom_agent_set_the_model_tools_and_prompt(
 
 
 async def test_invalid_submission_is_fed_back_and_the_valid_retry_counts_one(
-    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
 ) -> None:
     script = [_submit(INVALID_PLAN, text=["Submitting."]), _submit(text=["Fixed it."])]
 
-    result, sink = await _run(make_provider(), fake, script, _request(repo))
+    result, sink = await play(make_provider(), fake_anthropic, script, plan_request(repo))
 
     assert result.retry_count == 1
     assert len(result.suggestions) == 3
     assert sink.narrative == "Submitting.\n\nFixed it."
     # parse_plan's feedback, word for word, went back to the model as an error result.
-    (feedback,) = fake.requests[1].tool_results()
+    (feedback,) = fake_anthropic.requests[1].tool_results()
     assert feedback["is_error"] is True
     text = tool_result_text(feedback)
     assert f"The {SUBMIT_TOOL_NAME} input was not valid (suggestions:" in text
@@ -362,35 +268,39 @@ async def test_invalid_submission_is_fed_back_and_the_valid_retry_counts_one(
 
 
 async def test_a_turn_without_a_submission_is_followed_up_as_a_retry(
-    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
 ) -> None:
     script = [Turn(text=["Here are some ideas in prose."]), _submit()]
 
-    result, _ = await _run(make_provider(), fake, script, _request(repo))
+    result, _ = await play(make_provider(), fake_anthropic, script, plan_request(repo))
 
     assert result.retry_count == 1
-    follow_up = json.dumps(fake.requests[1].body["messages"][-1])
+    follow_up = json.dumps(fake_anthropic.requests[1].body["messages"][-1])
     assert f"without calling the {SUBMIT_TOOL_NAME} tool" in follow_up
 
 
 async def test_retries_run_out_after_the_configured_count(
-    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
 ) -> None:
     script = [_submit(INVALID_PLAN), _submit(INVALID_PLAN)]
 
-    error, _ = await _fail(make_provider(structured_retries=1), fake, script, _request(repo))
+    error, _ = await play_to_failure(
+        make_provider(structured_retries=1), fake_anthropic, script, plan_request(repo)
+    )
 
-    assert "did not produce valid suggestions in 2 attempts" in str(error)
-    assert fake.remaining == 0 and len(fake.requests) == 2
+    assert "did not return valid suggestions after 1 retries" in str(error)
+    assert fake_anthropic.remaining == 0 and len(fake_anthropic.requests) == 2
 
 
 async def test_a_model_that_never_submits_is_stopped_by_the_turn_limit(
-    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
 ) -> None:
     read = ToolCall(mcp("Read"), {"path": "README.md"})
     script = [Turn(text=["Reading."], tool_calls=[read]), Turn(text=["More."], tool_calls=[read])]
 
-    error, _ = await _fail(make_provider(max_turns=1), fake, script, _request(repo))
+    error, _ = await play_to_failure(
+        make_provider(max_turns=1), fake_anthropic, script, plan_request(repo)
+    )
 
     assert "turns without submitting" in str(error)
 
@@ -399,14 +309,14 @@ async def test_a_model_that_never_submits_is_stopped_by_the_turn_limit(
 
 
 async def test_a_refused_key_fails_at_once_with_an_actionable_message(
-    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
 ) -> None:
     started = time.monotonic()
-    error, sink = await _fail(
+    error, sink = await play_to_failure(
         make_provider(api_key="sk-ant-wrong-key-SECRET"),
-        fake,
+        fake_anthropic,
         [HttpError(401, "authentication_error")] * 5,
-        _request(repo),
+        plan_request(repo),
     )
 
     assert time.monotonic() - started < 10  # the runtime alone would retry for minutes
@@ -417,64 +327,66 @@ async def test_a_refused_key_fails_at_once_with_an_actionable_message(
 
 
 async def test_an_unknown_model_is_named(
-    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
 ) -> None:
-    error, _ = await _fail(
+    error, _ = await play_to_failure(
         make_provider(),
-        fake,
+        fake_anthropic,
         [HttpError(404, "not_found_error", "model: claude-nope")] * 3,
-        _request(repo, model="claude-nope"),
+        plan_request(repo, model="claude-nope"),
     )
 
     assert "'claude-nope' is not available" in str(error)
 
 
 async def test_overloaded_then_success_is_retried_by_the_runtime(
-    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
 ) -> None:
     script: list[Step] = [HttpError(529, "overloaded_error"), _submit(text=["Done."])]
 
-    result, sink = await _run(make_provider(), fake, script, _request(repo))
+    result, sink = await play(make_provider(), fake_anthropic, script, plan_request(repo))
 
     assert len(result.suggestions) == 3 and sink.narrative == "Done."
-    assert len(fake.requests) == 2
+    assert len(fake_anthropic.requests) == 2
 
 
 async def test_overloaded_past_the_retries_is_a_provider_error(
-    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
 ) -> None:
     script = [HttpError(529, "overloaded_error")] * 2
 
-    error, _ = await _fail(make_provider(provider_retries=1), fake, script, _request(repo))
+    error, _ = await play_to_failure(
+        make_provider(provider_retries=1), fake_anthropic, script, plan_request(repo)
+    )
 
     assert "overloaded" in str(error)
-    assert len(fake.requests) == 2  # one try and provider_retries retries
+    assert len(fake_anthropic.requests) == 2  # one try and provider_retries retries
 
 
 async def test_a_response_that_breaks_off_after_text_is_not_retried_into_repeated_text(
-    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
 ) -> None:
     # (the pause lets the text reach the runtime before the cut: cut at once, the runtime can
     # drop the partial response unseen, and its retry is then safe and allowed)
     broken = Turn(text=["I'll start ", "by reading"], cut_after_text=True, delay_s=0.2)
     script = [broken, _submit()]
 
-    error, sink = await _fail(make_provider(), fake, script, _request(repo))
+    error, sink = await play_to_failure(make_provider(), fake_anthropic, script, plan_request(repo))
 
-    assert "broke off mid-answer" in str(error)
+    assert str(error).startswith("The answer broke off mid-stream")
     assert sink.narrative == "I'll start by reading"
-    assert len(fake.requests) == 1
+    assert len(fake_anthropic.requests) == 1
 
 
 # -- cancellation ----------------------------------------------------------------------------
 
 
 async def test_cancellation_stops_the_runtime_and_closes_the_request_at_once(
-    fake: FakeAnthropic, make_provider: MakeProvider, repo: Path
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
 ) -> None:
-    fake.play([Turn(text=["Let me think about this..."], stall_after_text=True)])
+    fake_anthropic.play([Turn(text=["Let me think about this..."], stall_after_text=True)])
     sink = RecordingSink()
-    task = asyncio.create_task(make_provider().run(_request(repo), sink))
+    task = asyncio.create_task(make_provider().run(plan_request(repo), sink))
     await asyncio.wait_for(sink.first_text.wait(), 30)
     assert len(_runtime_children()) == 1
 
@@ -484,7 +396,7 @@ async def test_cancellation_stops_the_runtime_and_closes_the_request_at_once(
         await task
 
     assert time.monotonic() - started < 2  # not the SDK's 5 s grace period
-    assert await asyncio.to_thread(fake.disconnected.wait, 5)
+    assert await asyncio.to_thread(fake_anthropic.disconnected.wait, 5)
     assert _runtime_children() == []
 
 
@@ -493,7 +405,7 @@ async def test_cancellation_stops_the_runtime_and_closes_the_request_at_once(
 
 def _options(**overrides: Any) -> AIOptions:
     settings: dict[str, Any] = {
-        "api_key": KEY,
+        "api_key": ANTHROPIC_KEY,
         "base_url": "http://127.0.0.1:9",
         "model": MODEL,
         "allowed_models": (MODEL, "claude-haiku-4-5"),
@@ -544,7 +456,7 @@ def test_the_bundled_runtime_is_found_and_models_are_the_allowed_ones() -> None:
 
 def test_the_runtime_environment_carries_key_base_url_and_limits() -> None:
     env = ClaudeAgentSdkProvider(_options(provider_retries=2)).runtime_env()
-    assert env["ANTHROPIC_API_KEY"] == KEY
+    assert env["ANTHROPIC_API_KEY"] == ANTHROPIC_KEY
     assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9"
     assert env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "1"
     assert env["CLAUDE_CODE_MAX_RETRIES"] == "2"
@@ -558,12 +470,12 @@ async def test_a_runtime_that_dies_is_a_provider_error(tmp_path: Path, repo: Pat
     crashing = _script(
         tmp_path,
         'if [ "$1" = "--version" ]; then echo "2.1.330 (Claude Code)"; exit 0; fi\n'
-        f"echo 'fatal: {KEY}' >&2\nexit 3",
+        f"echo 'fatal: {ANTHROPIC_KEY}' >&2\nexit 3",
     )
     provider = ClaudeAgentSdkProvider(_options(), cli_path=crashing)
 
     with pytest.raises(ProviderError) as caught:
-        await provider.run(_request(repo), RecordingSink())
+        await provider.run(plan_request(repo), RecordingSink())
 
     assert "The Claude Code runtime stopped unexpectedly" in str(caught.value)
-    assert KEY not in str(caught.value)
+    assert ANTHROPIC_KEY not in str(caught.value)

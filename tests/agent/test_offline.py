@@ -16,36 +16,30 @@ from feature_planner.agent.providers.repo_scan import (
     read_project_docs,
     search_terms,
 )
+from feature_planner.agent.tools import RepositoryTools
 from feature_planner.errors import ProviderError
 from feature_planner.models import FeatureType, PriorityLevel
+from tests.agent.conftest import write
 from tests.agent.sinks import RecordingSink
 
 PAGE = "src/app/collections/page.tsx"
 SECRETS = ("SECRETVALUE", "CREDENTIALSECRET", "OUTSIDE_MARKER", "VendoredCollections")
 
 
-def _write(path: Path, content: str | bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     root = tmp_path / "shop"
-    _write(
+    write(
         root / "CLAUDE.md",
         "# CLAUDE.md\n\nThis file guides Claude Code in this repository.\n\n"
         "- Use server components by default for data fetching.\n",
     )
-    _write(
+    write(
         root / "README.md",
         "# Acme Shop\n\nAcme Shop is a storefront built with Next.js and TypeScript. "
         "It sells hats.\n",
     )
-    _write(
+    write(
         root / PAGE,
         "import { getCollections } from '@/lib/collections'\n\n"
         "export default async function CollectionsPage() {\n"
@@ -53,22 +47,22 @@ def repo(tmp_path: Path) -> Path:
         "  return <CollectionGrid items={collections} />\n}\n\n"
         "function CollectionGrid({ items }) {\n  return <ul>{items.length}</ul>\n}\n",
     )
-    _write(
+    write(
         root / "src/lib/collections.ts",
         "export async function getCollections() {\n  return fetch('/api/collections')\n}\n",
     )
-    _write(root / "src/app/about/page.tsx", "export default function AboutPage() { return null }\n")
-    _write(root / "src/app/cart/page.tsx", "export default function CartPage() { return null }\n")
-    _write(root / "assets/collections.bin", b"\x00\x01\x02collections binary blob")
-    _write(root / ".env", "COLLECTIONS_API_KEY=sk-live-SECRETVALUE\n")
-    _write(root / "config/credentials.json", '{"collections": "CREDENTIALSECRET"}\n')
-    _write(
+    write(root / "src/app/about/page.tsx", "export default function AboutPage() { return null }\n")
+    write(root / "src/app/cart/page.tsx", "export default function CartPage() { return null }\n")
+    write(root / "assets/collections.bin", b"\x00\x01\x02collections binary blob")
+    write(root / ".env", "COLLECTIONS_API_KEY=sk-live-SECRETVALUE\n")
+    write(root / "config/credentials.json", '{"collections": "CREDENTIALSECRET"}\n')
+    write(
         root / "node_modules/collections-lib/index.js",
         "export function VendoredCollections() {}\n",
     )
-    _write(root / "big/collections-huge.ts", "// collections\n" + "x" * (300 * 1024))
+    write(root / "big/collections-huge.ts", "// collections\n" + "x" * (300 * 1024))
     outside = tmp_path / "outside"
-    _write(outside / "collections-outside.ts", "export const OUTSIDE_MARKER = 'collections'\n")
+    write(outside / "collections-outside.ts", "export const OUTSIDE_MARKER = 'collections'\n")
     (root / "src/linked-outside").symlink_to(outside, target_is_directory=True)
     (root / "src/collections-link.ts").symlink_to(outside / "collections-outside.ts")
     return root
@@ -295,7 +289,7 @@ def test_project_docs_give_name_stack_and_guidance(repo: Path) -> None:
 
 def test_a_doc_symlinked_outside_the_repository_is_not_read(tmp_path: Path) -> None:
     root = tmp_path / "repo"
-    _write(tmp_path / "elsewhere.md", "# OUTSIDE_MARKER\n")
+    write(tmp_path / "elsewhere.md", "# OUTSIDE_MARKER\n")
     root.mkdir()
     (root / "README.md").symlink_to(tmp_path / "elsewhere.md")
 
@@ -319,3 +313,34 @@ def test_the_walk_stops_at_its_file_limit(repo: Path) -> None:
 
     assert scan.truncated
     assert scan.files_scanned == 2
+
+
+def test_a_doc_the_sandbox_refuses_is_not_read(tmp_path: Path) -> None:
+    write(tmp_path / ".gitignore", "CLAUDE.md\n")
+    write(tmp_path / "CLAUDE.md", "# OUTSIDE_MARKER\n\n- A convention nobody should read here.\n")
+    write(tmp_path / "README.rst", "Acme Shop\n=========\n")
+
+    docs = read_project_docs(tmp_path)
+
+    assert docs.files == ("README.rst",)
+    assert docs.name == "Acme Shop"
+    assert docs.guidance is None
+
+
+async def test_the_scan_passes_over_hidden_files_and_links_the_tools_list(
+    tmp_path: Path,
+) -> None:
+    """Relevance, not safety: what the sandbox allows, the scan may still leave out."""
+    for rel in ("src/collections.ts", ".github/collections.yml"):
+        write(tmp_path / rel, "collections collections collections\n")
+    (tmp_path / "collections-link.ts").symlink_to("src/collections.ts")
+
+    scan = find_matching_files(tmp_path, ("collection",))
+    listed = await RepositoryTools(tmp_path).call("Glob", {"pattern": "**/*collections*"})
+
+    assert [match.path for match in scan.matches] == ["src/collections.ts"]
+    assert listed.text.splitlines() == [
+        ".github/collections.yml",
+        "collections-link.ts",
+        "src/collections.ts",
+    ]

@@ -11,6 +11,7 @@ import pytest
 
 from feature_planner.agent import tools as tools_module
 from feature_planner.agent.tools import RepositoryTools, ToolResult
+from tests.agent.conftest import write
 
 # Markers that must never reach the model: each sits in a file the tools refuse or skip.
 FORBIDDEN = {
@@ -31,19 +32,11 @@ FORBIDDEN = {
 }
 
 
-def _write(path: Path, content: str | bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     outside = tmp_path / "outside"
-    _write(outside / "secret.txt", "OUTSIDE_MARKER\n")
+    write(outside / "secret.txt", "OUTSIDE_MARKER\n")
     files: dict[str, str | bytes] = {
         "README.md": "# Shop\n\nA shop for collections.\n",
         "CLAUDE.md": "# Conventions\n\n- Components live in src/app\n",
@@ -71,7 +64,7 @@ def repo(tmp_path: Path) -> Path:
         "src/__pycache__/util.cpython-311.pyc": "PYCACHE\n",
     }
     for rel, content in files.items():
-        _write(root / rel, content)
+        write(root / rel, content)
     (root / "escape").symlink_to(outside, target_is_directory=True)
     (root / "escape_file.txt").symlink_to(outside / "secret.txt")
     (root / "innocent.txt").symlink_to(root / ".env")  # inside, but to a secret
@@ -208,6 +201,45 @@ async def test_glob_refuses_escaping_patterns_and_paths(repo: Path) -> None:
     assert "directory" in await refused(tools, "Glob", pattern="*", path="README.md")
 
 
+@pytest.fixture
+def globbed(tmp_path: Path) -> Path:
+    for rel in (
+        "a.py", "b.md", "c.txt", ".hidden.py", "star*.txt", "src/x.py", "src/y.ts",
+        "src/deep/z.py", "src/deep/er/w.tsx", "lib/v.py",
+    ):  # fmt: skip
+        write(tmp_path / rel, "text\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("*.py", [".hidden.py", "a.py"]),  # a leading dot is matched like any character
+        ("?.md", ["b.md"]),
+        ("[ab].*", ["a.py", "b.md"]),
+        ("[!ab].*", ["c.txt"]),
+        ("*.{py,md}", [".hidden.py", "a.py", "b.md"]),
+        ("{src,lib}/*.{py,t{s,x}}", ["lib/v.py", "src/x.py", "src/y.ts"]),
+        ("src/*.py", ["src/x.py"]),  # '*' stays within one folder
+        ("src/**/*.py", ["src/deep/z.py", "src/x.py"]),  # '**/' also matches no folder
+        ("src/**", ["src/deep/er/w.tsx", "src/deep/z.py", "src/x.py", "src/y.ts"]),
+        ("**/w.tsx", ["src/deep/er/w.tsx"]),
+        ("src/deep*/z.py", ["src/deep/z.py"]),
+        ("star\\*.txt", ["star*.txt"]),  # a backslash escapes
+        ("./a.py", ["a.py"]),
+    ],
+)
+async def test_glob_patterns_match_as_documented(
+    globbed: Path, pattern: str, expected: list[str]
+) -> None:
+    assert (await ok(RepositoryTools(globbed), "Glob", pattern=pattern)).splitlines() == expected
+
+
+async def test_a_glob_whose_alternatives_explode_is_refused(globbed: Path) -> None:
+    text = await refused(RepositoryTools(globbed), "Glob", pattern="{a,b}" * 8)
+    assert "more than 128 patterns" in text
+
+
 # ------------------------------------------------------------------------------------ Grep
 
 
@@ -263,8 +295,8 @@ async def test_grep_never_searches_forbidden_files(repo: Path) -> None:
 async def test_grep_skips_overlong_lines_and_large_files(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _write(repo / "min.js", "short NEEDLE\n" + "x" * 10_001 + "NEEDLE\n")
-    _write(repo / "big.txt", "NEEDLE\n" * 3_000)
+    write(repo / "min.js", "short NEEDLE\n" + "x" * 10_001 + "NEEDLE\n")
+    write(repo / "big.txt", "NEEDLE\n" * 3_000)
     monkeypatch.setattr(tools_module, "GREP_MAX_FILE_BYTES", 20_000)
     text = await ok(RepositoryTools(repo), "Grep", pattern="NEEDLE")
     assert text.splitlines() == [
@@ -275,7 +307,7 @@ async def test_grep_skips_overlong_lines_and_large_files(
 
 
 async def test_grep_shows_long_matching_lines_cut(repo: Path) -> None:
-    _write(repo / "wide.txt", "NEEDLE" + "y" * 2_000 + "\n")
+    write(repo / "wide.txt", "NEEDLE" + "y" * 2_000 + "\n")
     text = await ok(RepositoryTools(repo), "Grep", pattern="NEEDLE")
     assert text == "wide.txt:1: NEEDLE" + "y" * 494 + "…"
 
@@ -283,7 +315,7 @@ async def test_grep_shows_long_matching_lines_cut(repo: Path) -> None:
 async def test_catastrophic_regex_stops_at_the_time_limit_without_freezing_the_loop(
     repo: Path,
 ) -> None:
-    _write(repo / "evil.txt", ("a" * 40 + "b\n") * 50)
+    write(repo / "evil.txt", ("a" * 40 + "b\n") * 50)
     tools = RepositoryTools(repo, time_limit=0.4)
     ticks = 0
 
@@ -320,9 +352,9 @@ async def test_read_numbers_lines_like_cat_n(repo: Path) -> None:
     assert await ok(tools, "Read", path="src/app/page.tsx", offset=9) == (
         "[src/app/page.tsx has 3 lines; offset 9 is past the end]"
     )
-    _write(repo / "empty.txt", "")
+    write(repo / "empty.txt", "")
     assert await ok(tools, "Read", path="empty.txt") == "[empty.txt is empty]"
-    _write(repo / "crlf.txt", "one\r\ntwo")
+    write(repo / "crlf.txt", "one\r\ntwo")
     assert await ok(tools, "Read", path="crlf.txt") == "     1\tone\n     2\ttwo"
 
 
@@ -384,7 +416,7 @@ async def test_read_rejects_bad_offsets_and_limits(repo: Path, bad: object) -> N
 
 async def test_read_truncates_at_the_byte_cap_with_a_marker(repo: Path) -> None:
     line = "x" * 99 + "\n"  # 100 bytes a line
-    _write(repo / "huge.txt", line * 3_000)  # 300 kB
+    write(repo / "huge.txt", line * 3_000)  # 300 kB
     tools = RepositoryTools(repo)
     text = await ok(tools, "Read", path="huge.txt")
     lines = text.splitlines()
@@ -398,7 +430,7 @@ async def test_read_truncates_at_the_byte_cap_with_a_marker(repo: Path) -> None:
 
 
 async def test_read_shows_the_start_of_a_line_longer_than_the_cap(repo: Path) -> None:
-    _write(repo / "bundle.js", "a" * 5_000 + "\nsecond\n")
+    write(repo / "bundle.js", "a" * 5_000 + "\nsecond\n")
     text = await ok(RepositoryTools(repo, max_read_bytes=1_000), "Read", path="bundle.js")
     assert text.splitlines() == [
         "     1\t" + "a" * 1_000,
@@ -420,7 +452,7 @@ async def test_read_never_opens_a_fifo(repo: Path) -> None:
 def many(tmp_path: Path) -> Path:
     root = tmp_path / "many"
     for index in range(30):
-        _write(root / f"pkg/mod_{index:02}.py", f"VALUE = {index}\n")
+        write(root / f"pkg/mod_{index:02}.py", f"VALUE = {index}\n")
     return root
 
 
@@ -476,16 +508,3 @@ async def test_tools_never_change_the_repository(repo: Path) -> None:
     for path in ("README.md", ".env", "escape/secret.txt", "build/out.js", "new.txt"):
         await tools.call("Read", {"path": path})
     assert _snapshot(repo.parent) == before
-
-
-@pytest.mark.parametrize("name", ["release.keystore", "id_ecdsa", "prod.env", "aws-credentials"])
-async def test_the_tools_refuse_every_file_the_offline_engine_treats_as_secret(
-    tmp_path: Path, name: str
-) -> None:
-    """One list of secret-looking names serves both the agent's tools and the offline
-    engine (``repo_scan``), so neither reads what the other refuses."""
-    from feature_planner.agent.providers import repo_scan
-
-    _write(tmp_path / name, "TOKEN=secret\n")
-    assert "secret" in await refused(RepositoryTools(tmp_path), "Read", path=name)
-    assert repo_scan._EXCLUDED.match(name)

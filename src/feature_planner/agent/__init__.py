@@ -6,6 +6,7 @@ Nothing here knows about HTTP or SSE: a provider reports its text and activity t
 
 from .base import PlanRequest, PlanResult, Provider, RunSink
 from .profile import DEFAULT_AGENT, AgentProfile
+from .sandbox import Sandbox, SandboxError
 from .tools import RepositoryTools, ToolDefinition, ToolResult
 
 __all__ = [
@@ -16,6 +17,8 @@ __all__ = [
     "Provider",
     "RepositoryTools",
     "RunSink",
+    "Sandbox",
+    "SandboxError",
     "ToolDefinition",
     "ToolResult",
 ]

@@ -13,7 +13,7 @@ Failures, and what becomes of them::
         (HTTP status or a streamed ``error``)      attempt had sent no text to the sink
     401 / 403                                      ProviderError: the key was refused
     400 / 404                                      ProviderError naming the model
-    anything once the attempt's text has streamed  ProviderError: broke off mid-answer
+    anything once the attempt's text has streamed  ProviderError: broke off mid-stream
 
 Cancellation leaves the stream's context at once, which closes the upstream response so no
 more tokens are billed. The agent's ``temperature`` is not sent: the SDK (2.x) speaks API
@@ -22,10 +22,9 @@ version 2026-10-21, which has no sampling parameters and refuses requests that c
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -45,21 +44,10 @@ from anthropic.types import (
 )
 
 from ...errors import ConfigurationError, ProviderError
-from ...models import TokenUsage
 from ..base import PlanRequest, PlanResult, Provider, RunSink
-from ..planner import (
-    SUBMIT_TOOL_DESCRIPTION,
-    SUBMIT_TOOL_NAME,
-    InvalidPlanError,
-    PlanOutput,
-    parse_plan,
-    plan_schema,
-    system_prompt,
-    user_prompt,
-)
-from ..profile import DEFAULT_AGENT
-from ..tools import RepositoryTools
-from .backoff import retry_after_seconds, retry_delay
+from ..planner import SUBMIT_TOOL_NAME, InvalidPlanError, parse_plan, system_prompt, user_prompt
+from .backoff import CallFailure, CallRetries, retry_after_seconds
+from .conversation import SUBMIT_NOW, TRUNCATED_CALL, Conversation, Narrative
 from .options import AIOptions
 
 __all__ = ["AnthropicProvider"]
@@ -67,14 +55,6 @@ __all__ = ["AnthropicProvider"]
 logger = logging.getLogger(__name__)
 
 KEY_REFUSED = "The Anthropic API key was refused; check FEATURE_PLANNER_ANTHROPIC_API_KEY"
-NO_SUBMIT_NUDGE = (
-    f"You have not called {SUBMIT_TOOL_NAME}. Call it now with 3 to 5 suggestions and a short "
-    "context, based on what you have found."
-)
-TRUNCATED_CALL = (
-    "Your output reached the token limit before this tool call was complete. Call the tool "
-    "again with a shorter input."
-)
 
 
 class _IncompleteStreamError(Exception):
@@ -82,63 +62,14 @@ class _IncompleteStreamError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class _Failure:
-    """What went wrong with one API call, in the user's terms."""
+class _Call:
+    """What one round asks the Messages API (the conversation so far included)."""
 
-    message: str
-    retryable: bool
-
-
-class _Narrative:
-    """Forwards text to the sink; separates text blocks with a blank line.
-
-    Each round's text is a new block, and without a separator "…the page.Now the hook…"
-    would run together.
-    """
-
-    def __init__(self, sink: RunSink) -> None:
-        self._sink = sink
-        self._new_block = False
-        self._last = ""
-        self.length = 0  # characters sent so far, separators included
-
-    def start_block(self) -> None:
-        self._new_block = True
-
-    def text(self, chunk: str) -> None:
-        if not chunk:
-            return
-        if self._new_block and self.length and not self._last.endswith("\n"):
-            chunk = "\n\n" + chunk
-        self._new_block = False
-        self._last = chunk
-        self.length += len(chunk)
-        self._sink.text(chunk)
-
-
-class _UsageTotal:
-    def __init__(self) -> None:
-        self.input = 0
-        self.output = 0
-        self.cache_read: int | None = None
-        self.cache_creation: int | None = None
-
-    def add(self, message: Message) -> None:
-        usage = message.usage
-        self.input += usage.input_tokens
-        self.output += usage.output_tokens
-        if usage.cache_read_input_tokens is not None:
-            self.cache_read = (self.cache_read or 0) + usage.cache_read_input_tokens
-        if usage.cache_creation_input_tokens is not None:
-            self.cache_creation = (self.cache_creation or 0) + usage.cache_creation_input_tokens
-
-    def to_token_usage(self) -> TokenUsage:
-        return TokenUsage(
-            input_tokens=self.input,
-            output_tokens=self.output,
-            cache_read_input_tokens=self.cache_read,
-            cache_creation_input_tokens=self.cache_creation,
-        )
+    model: str
+    system: str
+    tools: list[ToolParam]
+    tool_choice: ToolChoiceParam
+    messages: list[MessageParam]
 
 
 class AnthropicProvider(Provider):
@@ -182,42 +113,19 @@ class AnthropicProvider(Provider):
         await self._client.close()
 
     async def run(self, request: PlanRequest, sink: RunSink) -> PlanResult:
-        profile = request.agent or DEFAULT_AGENT
-        model = request.model or self._options.model
-        tools = RepositoryTools(request.repository, allowed=profile.tools)
-        definitions = tools.definitions()
-        tool_names = {definition.name for definition in definitions}
+        run = Conversation(request, sink, self._options)
         tool_params: list[ToolParam] = [
             {
                 "name": definition.name,
                 "description": definition.description,
                 "input_schema": cast(Any, definition.input_schema),
             }
-            for definition in definitions
+            for definition in run.tool_definitions()
         ]
-        tool_params.append(
-            {
-                "name": SUBMIT_TOOL_NAME,
-                "description": SUBMIT_TOOL_DESCRIPTION,
-                "input_schema": cast(Any, plan_schema()),
-            }
-        )
         system = system_prompt(request.agent)
         messages: list[MessageParam] = [{"role": "user", "content": user_prompt(request)}]
-        narrative = _Narrative(sink)
-        usage = _UsageTotal()
-        retries = 0
         force_submit = False
-        reported_model = model
-
-        def invalid(feedback: str) -> None:
-            nonlocal retries
-            retries += 1
-            if retries > self._options.structured_retries:
-                raise ProviderError(
-                    f"The model did not return valid suggestions after "
-                    f"{self._options.structured_retries} retries; try again. ({feedback})"
-                )
+        reported_model = run.model
 
         for round_index in range(self._max_tool_rounds):
             last_round = round_index == self._max_tool_rounds - 1
@@ -227,14 +135,14 @@ class AnthropicProvider(Provider):
                 else {"type": "auto"}
             )
             message = await self._complete(
-                model=model,
-                system=system,
-                tools=tool_params,
-                tool_choice=tool_choice,
-                messages=messages,
-                narrative=narrative,
+                _Call(run.model, system, tool_params, tool_choice, messages), run.narrative
             )
-            usage.add(message)
+            run.usage.add(
+                input_tokens=message.usage.input_tokens,
+                output_tokens=message.usage.output_tokens,
+                cache_read=message.usage.cache_read_input_tokens,
+                cache_creation=message.usage.cache_creation_input_tokens,
+            )
             reported_model = message.model or reported_model
             force_submit = False
             if message.stop_reason == "refusal":
@@ -246,13 +154,13 @@ class AnthropicProvider(Provider):
             tool_uses = [block for block in message.content if isinstance(block, ToolUseBlock)]
             if not content:
                 # Nothing to add to the conversation: ask again, for the result this time.
-                invalid("the model returned an empty message")
+                run.retries.charge("the model returned an empty message")
                 force_submit = True
                 continue
             messages.append({"role": "assistant", "content": content})
             if not tool_uses:
-                invalid(f"the model ended its turn without calling {SUBMIT_TOOL_NAME}")
-                messages.append({"role": "user", "content": NO_SUBMIT_NUDGE})
+                run.retries.charge(f"the model ended its turn without calling {SUBMIT_TOOL_NAME}")
+                messages.append({"role": "user", "content": SUBMIT_NOW})
                 force_submit = True
                 continue
 
@@ -275,96 +183,54 @@ class AnthropicProvider(Provider):
                         feedback = exc.feedback
                         results.append(_tool_result(block.id, exc.feedback, is_error=True))
                     else:
-                        return self._result(plan, reported_model, usage, retries)
+                        return run.result(plan, reported_model)
                 else:
-                    results.append(await _run_tool(tools, tool_names, block, sink))
+                    outcome = await run.use_tool(block.name, block.input)
+                    results.append(_tool_result(block.id, outcome.text, is_error=outcome.is_error))
             if feedback is not None:
-                invalid(feedback)
+                run.retries.charge(feedback)
             messages.append({"role": "user", "content": results})
-            narrative.start_block()
+            run.narrative.start_block()
 
         raise ProviderError(
             f"The agent did not submit suggestions within {self._max_tool_rounds} rounds of "
             "tool use; try a more specific page or component"
         )
 
-    @staticmethod
-    def _result(plan: PlanOutput, model: str, usage: _UsageTotal, retries: int) -> PlanResult:
-        return PlanResult(
-            suggestions=plan.to_suggestions(),
-            context=plan.context,
-            model=model,
-            token_usage=usage.to_token_usage(),
-            retry_count=retries,
-        )
-
     # -- one API call -----------------------------------------------------------------------
 
-    async def _complete(
-        self,
-        *,
-        model: str,
-        system: str,
-        tools: list[ToolParam],
-        tool_choice: ToolChoiceParam,
-        messages: list[MessageParam],
-        narrative: _Narrative,
-    ) -> Message:
+    async def _complete(self, call: _Call, narrative: Narrative) -> Message:
         """One streamed assistant message, retried while retrying repeats no text."""
-        attempt = 0
+        retries = CallRetries(
+            self._options.provider_retries, self._retry_base_delay_s, self._retry_max_delay_s
+        )
         while True:
             sent_before = narrative.length
             narrative.start_block()
             try:
-                return await self._stream_message(
-                    model=model,
-                    system=system,
-                    tools=tools,
-                    tool_choice=tool_choice,
-                    messages=messages,
-                    narrative=narrative,
-                )
+                return await self._stream_message(call, narrative)
             except (
                 anthropic.AnthropicError,
                 httpx2.HTTPError,
                 _IncompleteStreamError,
                 ValueError,  # an event that is not the JSON it should be
             ) as exc:
-                streamed = narrative.length > sent_before
-                failure = self._classify(exc, model)
-                _log_failure(exc, attempt)
-                if failure.retryable and not streamed and attempt < self._options.provider_retries:
-                    await asyncio.sleep(self._retry_delay(attempt, exc))
-                    attempt += 1
-                    continue
-                if streamed:
-                    reason = failure.message[:1].lower() + failure.message[1:]
-                    raise ProviderError(f"The answer broke off mid-stream: {reason}") from None
-                if failure.retryable and attempt:
-                    raise ProviderError(
-                        f"{failure.message} (still failing after {attempt} retries)"
-                    ) from None
-                raise ProviderError(failure.message) from None
+                _log_failure(exc, retries.attempt)
+                failure = self._classify(exc, call.model)
+            # Outside the except clause: the SDK's error (its request names the key) is not
+            # chained to the ProviderError that may end the run here.
+            await retries.after(failure, streamed=narrative.length > sent_before)
 
-    async def _stream_message(
-        self,
-        *,
-        model: str,
-        system: str,
-        tools: list[ToolParam],
-        tool_choice: ToolChoiceParam,
-        messages: list[MessageParam],
-        narrative: _Narrative,
-    ) -> Message:
+    async def _stream_message(self, call: _Call, narrative: Narrative) -> Message:
         # Leaving this context, by any exception and by cancellation too, closes the
         # response: the upstream request ends at once.
         async with self._client.messages.stream(
-            model=model,
+            model=call.model,
             max_tokens=self._options.max_output_tokens,
-            system=system,
-            messages=messages,
-            tools=tools,
-            tool_choice=tool_choice,
+            system=call.system,
+            messages=call.messages,
+            tools=call.tools,
+            tool_choice=call.tool_choice,
             # Marks the last cacheable block: each round reads the conversation so far from
             # the cache instead of paying for all of it again.
             cache_control={"type": "ephemeral"} if self._prompt_caching else anthropic.omit,
@@ -379,66 +245,63 @@ class AnthropicProvider(Provider):
             raise _IncompleteStreamError("the stream ended before the message was complete")
         return message
 
-    def _retry_delay(self, attempt: int, exc: BaseException) -> float:
-        retry_after = (
-            retry_after_seconds(exc.response.headers)
-            if isinstance(exc, anthropic.APIStatusError)
-            else None
-        )
-        return retry_delay(attempt, self._retry_base_delay_s, self._retry_max_delay_s, retry_after)
-
-    def _classify(self, exc: BaseException, model: str) -> _Failure:
+    def _classify(self, exc: BaseException, model: str) -> CallFailure:
         """The user's view of a failure; never the key, never a stack trace."""
         if isinstance(exc, anthropic.APIStatusError):
-            return _classify_status(exc, model)
+            failure = _classify_status(exc, model)
+            return replace(failure, retry_after_s=retry_after_seconds(exc.response.headers))
         if isinstance(exc, anthropic.APITimeoutError | httpx2.TimeoutException):
-            return _Failure("The Anthropic API did not answer in time; try again", True)
+            return CallFailure("The Anthropic API did not answer in time; try again", True)
         if isinstance(
             exc, anthropic.APIConnectionError | httpx2.TransportError | _IncompleteStreamError
         ):
             host = urlsplit(str(self._client.base_url)).netloc or "the configured base URL"
-            return _Failure(
+            return CallFailure(
                 f"The connection to the Anthropic API ({host}) was lost or refused; check the "
                 "network, or FEATURE_PLANNER_ANTHROPIC_BASE_URL if you set it",
                 True,
             )
-        return _Failure(
+        return CallFailure(
             "The Anthropic API sent a response this service could not read; try again", False
         )
 
 
-def _classify_status(exc: anthropic.APIStatusError, model: str) -> _Failure:
+def _classify_status(exc: anthropic.APIStatusError, model: str) -> CallFailure:
     # A failure inside a stream arrives as an ``error`` event of a 200 response: its
     # ``error.type`` says what it was.
     kind: str = exc.type or ""  # not only the SDK's known types: the API may add more
     status = exc.status_code
     detail = _clip(exc.api_message or "")
     if status in (401, 403) or kind in ("authentication_error", "permission_error"):
-        return _Failure(KEY_REFUSED, False)
+        return CallFailure(KEY_REFUSED, False)
     if status == 429 or kind == "rate_limit_error":
-        return _Failure(
+        return CallFailure(
             "The Anthropic API is rate-limiting this API key (429); try again later", True
         )
     if status == 529 or kind == "overloaded_error":
-        return _Failure("The Anthropic API is overloaded (529); try again in a few minutes", True)
+        return CallFailure(
+            "The Anthropic API is overloaded (529); try again in a few minutes", True
+        )
     if status >= 500 or kind in ("api_error", "timeout_error"):
         code = status if status >= 500 else kind
-        return _Failure(f"The Anthropic API failed with a server error ({code}); try again", True)
+        return CallFailure(
+            f"The Anthropic API failed with a server error ({code}); try again", True
+        )
     if status == 404 or kind == "not_found_error":
-        return _Failure(
+        return CallFailure(
             f"The Anthropic API does not offer the model '{model}' (404: {detail}); choose "
             "another model (FEATURE_PLANNER_MODEL, or customModel)",
             False,
         )
     if status == 400 or kind == "invalid_request_error":
-        return _Failure(
+        return CallFailure(
             f"The Anthropic API refused the request for model '{model}' (400: {detail})", False
         )
     if status == 402 or kind == "billing_error":
-        return _Failure("The Anthropic account cannot be billed (402); check its credits", False)
+        return CallFailure("The Anthropic account cannot be billed (402); check its credits", False)
     if status == 413 or kind == "request_too_large":
-        return _Failure("The request was too large for the Anthropic API (413)", False)
-    return _Failure(f"The Anthropic API refused the request ({status}: {detail})", False)
+        return CallFailure("The request was too large for the Anthropic API (413)", False)
+    return CallFailure(f"The Anthropic API refused the request ({status}: {detail})", False)
 
 
 def _clip(text: str, limit: int = 300) -> str:
@@ -490,24 +353,3 @@ def _tool_result(tool_use_id: str, text: str, *, is_error: bool) -> ToolResultBl
     if is_error:
         result["is_error"] = True
     return result
-
-
-async def _run_tool(
-    tools: RepositoryTools, allowed: set[str], block: ToolUseBlock, sink: RunSink
-) -> ToolResultBlockParam:
-    if block.name not in allowed:
-        names = ", ".join(sorted(allowed)) or "none"
-        return _tool_result(
-            block.id,
-            f"There is no tool named {block.name}. The tools you can use: {names}, "
-            f"{SUBMIT_TOOL_NAME}.",
-            is_error=True,
-        )
-    arguments: Mapping[str, Any] = block.input if isinstance(block.input, dict) else {}
-    sink.activity(block.name, tools.describe(block.name, arguments))
-    try:
-        result = await tools.call(block.name, arguments)
-    except Exception:
-        logger.exception("repository tool %s failed", block.name)
-        return _tool_result(block.id, f"The {block.name} tool failed unexpectedly.", is_error=True)
-    return _tool_result(block.id, result.text, is_error=result.is_error)

@@ -13,7 +13,6 @@ streamed any text is retried with exponential backoff when the failure is transi
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,32 +27,24 @@ from openai.types.chat import (
 from openai.types.completion_usage import CompletionUsage
 
 from ...errors import ProviderError
-from ...models import TokenUsage
 from ..base import PlanRequest, PlanResult, Provider, RunSink
 from ..planner import (
-    SUBMIT_TOOL_DESCRIPTION,
     SUBMIT_TOOL_NAME,
     InvalidPlanError,
     PlanOutput,
     parse_plan,
-    plan_schema,
     system_prompt,
     user_prompt,
 )
-from ..profile import DEFAULT_AGENT
-from ..tools import RepositoryTools
-from .backoff import retry_after_seconds, retry_delay
+from ..tools import ToolDefinition
+from .backoff import CallFailure, CallRetries, retry_after_seconds
+from .conversation import LAST_ROUND, SUBMIT_NOW, Conversation, Narrative, UsageTotals
 from .options import AIOptions
 
 __all__ = ["OpenAIProvider"]
 
 MAX_TOOL_ROUNDS = 25
 _RETRYABLE_STATUSES = frozenset({408, 409, 429})
-_REMINDER = (
-    f"Call the {SUBMIT_TOOL_NAME} tool now with 3 to 5 suggestions and a short context. "
-    "Do not answer in plain text."
-)
-_LAST_ROUND = f"You have used all your tool rounds. Call {SUBMIT_TOOL_NAME} now with what you know."
 _KEY_HINT = "check FEATURE_PLANNER_OPENAI_API_KEY"
 
 
@@ -91,64 +82,6 @@ class _Turn:
     model: str | None = None
 
 
-@dataclass
-class _Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read: int | None = None
-    cache_creation: int | None = None
-
-    def add(self, usage: CompletionUsage | None) -> None:
-        if usage is None:
-            return
-        self.input_tokens += usage.prompt_tokens or 0
-        self.output_tokens += usage.completion_tokens or 0
-        details = usage.prompt_tokens_details
-        if details is not None and details.cached_tokens is not None:
-            self.cache_read = (self.cache_read or 0) + details.cached_tokens
-        if details is not None and details.cache_write_tokens is not None:
-            self.cache_creation = (self.cache_creation or 0) + details.cache_write_tokens
-
-    def result(self) -> TokenUsage:
-        return TokenUsage(
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            cache_read_input_tokens=self.cache_read,
-            cache_creation_input_tokens=self.cache_creation,
-        )
-
-
-class _Narrative:
-    """Forwards text to the sink, a blank line between the narratives of successive turns."""
-
-    def __init__(self, sink: RunSink) -> None:
-        self._sink = sink
-        self._tail = ""
-        self._new_turn = False
-
-    def begin_turn(self) -> None:
-        self._new_turn = bool(self._tail)
-
-    def write(self, text: str) -> None:
-        if self._new_turn and not self._tail.endswith("\n\n"):
-            self._sink.text("\n" if self._tail.endswith("\n") else "\n\n")
-        self._new_turn = False
-        self._sink.text(text)
-        self._tail = (self._tail + text)[-2:]
-
-
-class _Retry(Exception):
-    """A request failed before it streamed any text, in a way worth trying again."""
-
-    def __init__(
-        self, cause: openai.APIError, delay: float | None, *, drop: str | None = None
-    ) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-        self.delay = delay
-        self.drop = drop  # a parameter the model refused; retried without it, at once
-
-
 class OpenAIProvider(Provider):
     name = "openai"
 
@@ -182,36 +115,31 @@ class OpenAIProvider(Provider):
         await self._client.close()
 
     async def run(self, request: PlanRequest, sink: RunSink) -> PlanResult:
-        profile = request.agent or DEFAULT_AGENT
-        model = request.model or self._options.model
-        tools = RepositoryTools(request.repository, allowed=profile.tools)
-        params = self._params(model, profile.temperature, tools)
+        run = Conversation(request, sink, self._options)
+        params = self._params(run.model, run.temperature, run.tool_definitions())
         messages: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": system_prompt(request.agent)},
             {"role": "user", "content": user_prompt(request)},
         ]
-        narrative = _Narrative(sink)
-        usage = _Usage()
-        model_used = model
-        retries = 0
+        model_used = run.model
         reminded = False
         for round_number in range(1, self._max_tool_rounds + 1):
             if round_number == self._max_tool_rounds:
-                messages.append({"role": "user", "content": _LAST_ROUND})
-            turn = await self._complete(messages, params, narrative)
-            usage.add(turn.usage)
+                messages.append({"role": "user", "content": LAST_ROUND})
+            turn = await self._complete(messages, params, run.narrative)
+            _add_usage(run.usage, turn.usage)
             model_used = turn.model or model_used
             if turn.finish_reason == "content_filter":
                 raise ProviderError("The model's answer was stopped by the content filter")
             if not turn.tool_calls:
                 if reminded:
                     raise ProviderError(
-                        f"The model {model} answered without calling {SUBMIT_TOOL_NAME}, even "
+                        f"The model {run.model} answered without calling {SUBMIT_TOOL_NAME}, even "
                         "when reminded; choose a model that supports tool calls"
                     )
                 reminded = True
                 messages.append({"role": "assistant", "content": turn.text})
-                messages.append({"role": "user", "content": _REMINDER})
+                messages.append({"role": "user", "content": SUBMIT_NOW})
                 continue
             messages.append(
                 {
@@ -222,53 +150,34 @@ class OpenAIProvider(Provider):
             )
             plan, feedback = _submitted_plan(turn.tool_calls)
             if plan is not None:
-                return PlanResult(
-                    suggestions=plan.to_suggestions(),
-                    context=plan.context,
-                    model=model_used,
-                    token_usage=usage.result(),
-                    retry_count=retries,
-                )
+                return run.result(plan, model_used)
             if feedback:
-                retries += 1
-                if retries > self._options.structured_retries:
-                    raise ProviderError(
-                        f"The model's suggestions were still invalid after "
-                        f"{self._options.structured_retries} retries: {feedback[-1]}"
-                    )
+                run.retries.charge(feedback[-1])
             for call in turn.tool_calls:
                 if call.name == SUBMIT_TOOL_NAME:
                     content = feedback.pop(0)
                 else:
-                    content = await _run_tool(tools, call, sink)
+                    content = await _run_tool(run, call)
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
         raise ProviderError(
             f"The model did not call {SUBMIT_TOOL_NAME} within {self._max_tool_rounds} rounds "
             "of tool use"
         )
 
-    def _params(self, model: str, temperature: float, tools: RepositoryTools) -> dict[str, Any]:
+    def _params(
+        self, model: str, temperature: float, tools: Sequence[ToolDefinition]
+    ) -> dict[str, Any]:
         definitions: list[ChatCompletionFunctionToolParam] = [
             {
                 "type": "function",
                 "function": {
                     "name": tool.name,
                     "description": tool.description,
-                    "parameters": dict(tool.input_schema),
+                    "parameters": tool.input_schema,
                 },
             }
-            for tool in tools.definitions()
+            for tool in tools
         ]
-        definitions.append(
-            {
-                "type": "function",
-                "function": {
-                    "name": SUBMIT_TOOL_NAME,
-                    "description": SUBMIT_TOOL_DESCRIPTION,
-                    "parameters": plan_schema(),
-                },
-            }
-        )
         limit = "max_completion_tokens" if self._official else "max_tokens"
         return {
             "model": model,
@@ -283,36 +192,41 @@ class OpenAIProvider(Provider):
         self,
         messages: list[ChatCompletionMessageParam],
         params: dict[str, Any],
-        narrative: _Narrative,
+        narrative: Narrative,
     ) -> _Turn:
         """One request, retried with backoff while it fails before streaming any text."""
-        attempt = 0
+        retries = CallRetries(
+            self._options.provider_retries, self._retry_base_delay, self._retry_max_delay
+        )
         while True:
+            sent_before = narrative.length
             try:
                 return await self._stream(messages, params, narrative)
-            except _Retry as retry:
-                if retry.drop is not None:
-                    del params[retry.drop]
+            except openai.APIError as exc:
+                streamed = narrative.length > sent_before
+                if not streamed and _refused_temperature(exc, params):
+                    # Reasoning models (o-series, gpt-5) accept only their default
+                    # temperature: asked again without one, at once and not as a retry.
+                    del params["temperature"]
                     continue
-                if attempt >= self._options.provider_retries:
-                    tries = f" (tried {attempt + 1} times)" if attempt else ""
-                    message = self._failure_message(retry.cause, params["model"])
-                    raise ProviderError(message + tries) from None
-                await asyncio.sleep(
-                    retry_delay(attempt, self._retry_base_delay, self._retry_max_delay, retry.delay)
+                failure = CallFailure(
+                    self._failure_message(exc, str(params["model"])),
+                    _retryable(exc),
+                    _retry_after(exc),
                 )
-                attempt += 1
+            # Outside the except clause: the SDK's error is not chained to the run's end.
+            await retries.after(failure, streamed=streamed)
 
     async def _stream(
         self,
         messages: list[ChatCompletionMessageParam],
         params: dict[str, Any],
-        narrative: _Narrative,
+        narrative: Narrative,
     ) -> _Turn:
         turn = _Turn()
         calls: dict[int, _ToolCall] = {}
         chunks = 0
-        narrative.begin_turn()
+        narrative.start_block()
         try:
             stream = await self._client.chat.completions.create(messages=messages, **params)
             try:
@@ -326,7 +240,7 @@ class OpenAIProvider(Provider):
                         text = (delta.content or "") + (delta.refusal or "")
                         if text:
                             turn.text += text
-                            narrative.write(text)
+                            narrative.text(text)
                         for piece in delta.tool_calls or ():
                             _accumulate(calls, turn, piece)
                         if choice.finish_reason is not None:
@@ -334,8 +248,6 @@ class OpenAIProvider(Provider):
             finally:
                 # Closing at once also on cancellation: no more tokens are generated or billed.
                 await stream.close()
-        except openai.APIError as exc:
-            raise self._failure(exc, params, streamed=bool(turn.text)) from None
         except ValueError:  # a data line that is not a JSON chunk
             chunks = 0
         if chunks == 0:
@@ -345,33 +257,12 @@ class OpenAIProvider(Provider):
             ) from None
         if turn.finish_reason is None:
             # The body ended without a finish reason: a proxy or the server cut the answer.
-            cut = openai.APIConnectionError(
+            raise openai.APIConnectionError(
                 message="The response ended early", request=stream.response.request
             )
-            raise self._failure(cut, params, streamed=bool(turn.text))
         for index, call in enumerate(turn.tool_calls):
             call.id = call.id or f"call_{len(messages)}_{index}"
         return turn
-
-    def _failure(
-        self, exc: openai.APIError, params: dict[str, Any], *, streamed: bool
-    ) -> Exception:
-        model = str(params["model"])
-        if streamed:
-            return ProviderError(
-                f"The model's answer broke off after it had started "
-                f"({self._failure_message(exc, model)}); try again"
-            )
-        if (
-            isinstance(exc, openai.BadRequestError)
-            and exc.param == "temperature"
-            and "temperature" in params
-        ):
-            # Reasoning models (o-series, gpt-5) accept only their default temperature.
-            return _Retry(exc, None, drop="temperature")
-        if _retryable(exc):
-            return _Retry(exc, _retry_after(exc))
-        return ProviderError(self._failure_message(exc, model))
 
     def _failure_message(self, exc: openai.APIError, model: str) -> str:
         """What the user is told; never the API key, never the server's 401 text."""
@@ -429,16 +320,9 @@ def _submitted_plan(calls: Sequence[_ToolCall]) -> tuple[PlanOutput | None, list
     return None, feedback
 
 
-async def _run_tool(tools: RepositoryTools, call: _ToolCall, sink: RunSink) -> str:
-    known = {definition.name for definition in tools.definitions()}
-    if call.name not in known:
-        available = ", ".join(sorted(known | {SUBMIT_TOOL_NAME}))
-        return f"Error: there is no tool named {call.name!r}; the tools are {available}."
-    arguments = _json_object(call.raw_arguments or "{}")
-    if not isinstance(arguments, dict):
-        return f"Error: the arguments of {call.name} must be a JSON object."
-    sink.activity(call.name, tools.describe(call.name, arguments))
-    result = await tools.call(call.name, arguments)
+async def _run_tool(run: Conversation, call: _ToolCall) -> str:
+    # Chat Completions has no error flag for tool results: an error says so in its text.
+    result = await run.use_tool(call.name, _json_object(call.raw_arguments or "{}"))
     if result.is_error and not result.text.startswith("Error"):
         return f"Error: {result.text}"
     return result.text
@@ -449,6 +333,26 @@ def _json_object(raw: str) -> Any:
         return json.loads(raw)
     except ValueError:
         return None
+
+
+def _add_usage(totals: UsageTotals, usage: CompletionUsage | None) -> None:
+    if usage is None:
+        return
+    details = usage.prompt_tokens_details
+    totals.add(
+        input_tokens=usage.prompt_tokens or 0,
+        output_tokens=usage.completion_tokens or 0,
+        cache_read=details.cached_tokens if details is not None else None,
+        cache_creation=details.cache_write_tokens if details is not None else None,
+    )
+
+
+def _refused_temperature(exc: openai.APIError, params: dict[str, Any]) -> bool:
+    return (
+        isinstance(exc, openai.BadRequestError)
+        and exc.param == "temperature"
+        and "temperature" in params
+    )
 
 
 def _retryable(exc: openai.APIError) -> bool:

@@ -4,22 +4,24 @@ Two questions are answered here, both with blocking file I/O (call them from a w
 thread): what do the project's own notes say (``read_project_docs``), and which files are
 about the page or component the user named (``find_matching_files``).
 
-Safety: the walk never follows a symbolic link, never enters hidden, vendored or build
-directories, never opens files that look like secrets, skips binary files and large files,
-and stops after a fixed number of entries and bytes so that a huge repository stays fast.
+What may be seen and read is the ``Sandbox``'s answer, the same as for the agent's tools
+(secrets, ``.git``, ignored and vendored files, binaries, links out of the root: never).
+Within that, this scan passes over what is rarely worth reading: hidden files and folders,
+symbolic links (their targets are scanned under their own path), images, archives, lock
+files and bundles (``NOISE_PATTERNS``) and files over ``MAX_FILE_BYTES``; and it stops after
+a fixed number of entries and bytes so that a huge repository stays fast.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections import deque
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from fnmatch import translate
 from pathlib import Path
 
-from ..tools import SECRET_PATTERNS
+from ..sandbox import Budget, Location, Sandbox, SandboxError
 
 __all__ = [
     "FileMatch",
@@ -36,12 +38,8 @@ MAX_FILES = 5_000  # candidate files considered
 MAX_ENTRIES = 20_000  # directory entries looked at, files and directories alike
 MAX_BYTES_READ = 8 * 1024 * 1024
 MAX_DOC_BYTES = 64 * 1024
-_BINARY_SNIFF_BYTES = 1024
 _SYMBOL_SCAN_CHARS = 64 * 1024
 
-SKIP_DIRS = frozenset(
-    {"node_modules", "venv", "__pycache__", "dist", "build", "target", "vendor", "coverage"}
-)
 # Not worth reading: known binary formats, lock files and generated bundles.
 NOISE_PATTERNS = (
     "*.png", "*.jpg", "*.jpeg", "*.gif", "*.ico", "*.webp", "*.pdf", "*.zip", "*.gz",
@@ -53,7 +51,7 @@ NOISE_PATTERNS = (
 GENERIC_FILE_NAMES = frozenset(
     {"page", "index", "route", "layout", "view", "main", "mod", "init", "default", "server"}
 )
-_EXCLUDED = re.compile("|".join(translate(p) for p in SECRET_PATTERNS + NOISE_PATTERNS))
+_NOISE = re.compile("|".join(translate(p) for p in NOISE_PATTERNS))
 README_NAMES = ("README.md", "README.rst", "README.txt", "README")
 
 STOP_WORDS = frozenset(
@@ -128,9 +126,12 @@ class ScanResult:
 
 @dataclass(frozen=True, slots=True)
 class _Candidate:
-    rel: str
-    path: str
+    file: Location
     size: int
+
+    @property
+    def rel(self) -> str:
+        return self.file.rel
 
 
 def search_terms(target: str) -> tuple[str, ...]:
@@ -162,17 +163,16 @@ def glob_pattern(terms: Sequence[str]) -> str:
 
 def read_project_docs(root: Path) -> ProjectDocs:
     """Read CLAUDE.md and the first README found at the repository's root."""
-    names = ["CLAUDE.md"]
-    readme = next((name for name in README_NAMES if _safe_doc(root, name)), None)
-    if readme:
-        names.append(readme)
+    sandbox = Sandbox(root)
     texts: dict[str, str] = {}
-    for name in names:
-        text = _read_doc(root / name) if _safe_doc(root, name) else None
+    for name in ("CLAUDE.md", *README_NAMES):
+        text = _read_doc(sandbox, name)
         if text is not None:
             texts[name] = text
-    readme_text = texts.get(readme or "", "")
+            if name != "CLAUDE.md":
+                break  # the first README that may be read
     claude_text = texts.get("CLAUDE.md", "")
+    readme_text = next((text for name, text in texts.items() if name != "CLAUDE.md"), "")
     return ProjectDocs(
         files=tuple(texts),
         name=_first_heading(readme_text) or _first_heading(claude_text),
@@ -182,21 +182,15 @@ def read_project_docs(root: Path) -> ProjectDocs:
     )
 
 
-def _safe_doc(root: Path, name: str) -> bool:
-    path = root / name
+def _read_doc(sandbox: Sandbox, name: str) -> str | None:
+    """The start of a text file at the root, if the sandbox lets it be read."""
     try:
-        return path.is_file() and path.resolve().is_relative_to(root.resolve())
-    except OSError:
-        return False
-
-
-def _read_doc(path: Path) -> str | None:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_DOC_BYTES)
-    except OSError:
+        found = sandbox.resolve(name)
+        if found.is_dir:
+            return None
+        return sandbox.read_text(found, MAX_DOC_BYTES, truncate=True)
+    except (OSError, SandboxError):
         return None
-    return data.decode("utf-8", errors="replace")
 
 
 def _first_heading(text: str) -> str | None:
@@ -257,7 +251,8 @@ def find_matching_files(
     """The files whose names (strongly) or contents (weakly) mention ``terms``, best first."""
     if not terms:
         return ScanResult(terms=(), matches=(), files_scanned=0, truncated=False)
-    candidates, truncated = _walk(root, max_files)
+    sandbox = Sandbox(root)
+    candidates, truncated = _walk(sandbox, max_files)
     name_scores = {c.rel: _name_score(c.rel, terms) for c in candidates}
     # Files matched by name are read first so that the byte budget never hides them.
     ordered = sorted(candidates, key=lambda c: -name_scores[c.rel])
@@ -269,7 +264,7 @@ def find_matching_files(
         if budget <= 0 and not name_scores[candidate.rel]:
             truncated = True
             break
-        text = _read_text(candidate.path)
+        text = _read_text(sandbox, candidate)
         budget -= candidate.size
         if text is not None:
             match = _score(candidate.rel, text, terms, name_scores[candidate.rel])
@@ -284,66 +279,36 @@ def find_matching_files(
     )
 
 
-def _walk(root: Path, max_files: int) -> tuple[list[_Candidate], bool]:
+def _walk(sandbox: Sandbox, max_files: int) -> tuple[list[_Candidate], bool]:
     """Breadth first, sorted by name so that the result (and any cut-off) is deterministic."""
+    budget = Budget(max_entries=MAX_ENTRIES)
     candidates: list[_Candidate] = []
-    entries_seen = 0
-    queue: deque[tuple[str, str]] = deque([("", os.fspath(root))])
-    while queue:
-        rel_dir, directory = queue.popleft()
+    files = sandbox.walk(sandbox.resolve("."), budget, breadth_first=True, pass_over=_hidden)
+    for found in files:
+        if found.linked or _NOISE.match(found.rel.rsplit("/", 1)[-1].lower()):
+            continue
         try:
-            with os.scandir(directory) as scan:
-                entries = sorted(scan, key=lambda entry: entry.name)
+            size = os.stat(found.real).st_size
         except OSError:
             continue
-        for entry in entries:
-            entries_seen += 1
-            if entries_seen > MAX_ENTRIES or len(candidates) >= max_files:
-                return candidates, True
-            candidate = _candidate(entry, rel_dir + entry.name, queue)
-            if candidate is not None:
-                candidates.append(candidate)
-    return candidates, False
+        if size > MAX_FILE_BYTES:
+            continue
+        if len(candidates) >= max_files:
+            return candidates, True
+        candidates.append(_Candidate(found, size))
+    return candidates, budget.stopped is not None
 
 
-def _candidate(
-    entry: os.DirEntry[str], rel: str, queue: deque[tuple[str, str]]
-) -> _Candidate | None:
-    """A readable file, or None; directories worth entering are queued."""
-    name = entry.name
-    if name.startswith("."):
-        return None
-    try:
-        if entry.is_symlink():
-            return None  # never followed: it could lead out of the repository
-        if entry.is_dir(follow_symlinks=False):
-            if name not in SKIP_DIRS and not name.endswith(".egg-info"):
-                queue.append((rel + "/", entry.path))
-            return None
-        if not entry.is_file(follow_symlinks=False) or _is_excluded(name):
-            return None
-        size = entry.stat(follow_symlinks=False).st_size
-    except OSError:
-        return None
-    return _Candidate(rel, entry.path, size) if size <= MAX_FILE_BYTES else None
+def _hidden(name: str) -> bool:
+    return name.startswith(".")
 
 
-def _is_excluded(name: str) -> bool:
-    return _EXCLUDED.match(name.lower()) is not None
-
-
-def _read_text(path: str) -> str | None:
+def _read_text(sandbox: Sandbox, candidate: _Candidate) -> str | None:
     """The file's text, or None for binary or unreadable files."""
     try:
-        # O_NOFOLLOW: a file swapped for a symlink since the walk is still not followed.
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        with os.fdopen(descriptor, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError:
+        return sandbox.read_text(candidate.file, MAX_FILE_BYTES)
+    except (OSError, SandboxError):
         return None
-    if len(data) > MAX_FILE_BYTES or b"\x00" in data[:_BINARY_SNIFF_BYTES]:
-        return None
-    return data.decode("utf-8", errors="replace")
 
 
 def _name_score(rel: str, terms: Sequence[str]) -> int:
