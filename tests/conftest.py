@@ -17,11 +17,11 @@ from feature_planner.config import Settings, load_settings
 from feature_planner.jobs.service import JobService
 from feature_planner.jobs.store import JobStore
 from feature_planner.serving import BackgroundServer
-from feature_planner.sse import ServerSentEvent, SSEDecoder
 from feature_planner.web.app import create_app
 from feature_planner.web.state import AppState
 from tests.log_scan import scan_every_log_record
 from tests.redis_server import RedisServer
+from tests.sse_decoder import ServerSentEvent, SSEDecoder
 
 # Every app the tests start (in this process or as a subprocess) keeps custom agents, and its
 # signing key when none is configured, here: not in the user's own data directory.

@@ -31,6 +31,7 @@ from feature_planner.errors import (
     JobNotFoundError,
     RateLimitedError,
     RequestValidationError,
+    RouteNotFoundError,
 )
 from feature_planner.models import (
     CompleteEvent,
@@ -599,6 +600,7 @@ def test_deleting_the_agent_maps_other_refusals_to_their_errors() -> None:
         body = {"success": False, "error": {"code": "NOT_FOUND", "message": "Not Found"}}
         return httpx.Response(404, json=body)
 
-    with mock_client(handler) as http, pytest.raises(UnexpectedResponseError) as info:
+    # A 404 that is not "no agent" (a server without the route): an error, not False.
+    with mock_client(handler) as http, pytest.raises(RouteNotFoundError) as info:
         FeaturePlannerClient("http://t", http_client=http).delete_agent()
-    assert info.value.wire_code == "NOT_FOUND"  # a 404 that is not "no agent": an error
+    assert info.value.message == "Not Found"

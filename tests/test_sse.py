@@ -1,44 +1,52 @@
-"""The SSE codec: byte-exact framing and a WHATWG-conformant decoder."""
+"""The SSE codec: byte-exact framing, and the tests' WHATWG-conformant decoder."""
 
 from __future__ import annotations
 
 import pytest
 
-from feature_planner.sse import PING, SSEDecoder, dump_json, encode_comment, encode_event
+from feature_planner.sse import PING, encode_comment, encode_event
+from tests.sse_decoder import SSEDecoder
 
 
 @pytest.mark.parametrize(
     ("event_id", "name", "data", "expected"),
     [
-        (0, "connected", '{"jobId":"j"}', b'id: 0\nevent: connected\ndata: {"jobId":"j"}\n\n'),
-        (7, "delta", '{"text":"a"}', b'id: 7\nevent: delta\ndata: {"text":"a"}\n\n'),
+        (0, "connected", b'{"jobId":"j"}', b'id: 0\nevent: connected\ndata: {"jobId":"j"}\n\n'),
+        (7, "delta", b'{"text":"a"}', b'id: 7\nevent: delta\ndata: {"text":"a"}\n\n'),
         (
             1,
             "delta",
-            dump_json({"text": "é\n\r"}),
+            '{"text":"é\\n\\r"}'.encode(),
             'id: 1\nevent: delta\ndata: {"text":"é\\n\\r"}\n\n'.encode(),
         ),
     ],
 )
-def test_encode_event_is_byte_exact(event_id: int, name: str, data: str, expected: bytes) -> None:
+def test_encode_event_is_byte_exact(event_id: int, name: str, data: bytes, expected: bytes) -> None:
     assert encode_event(event_id, name, data) == expected
 
 
-def test_dump_json_keeps_data_on_one_line() -> None:
-    text = dump_json({"text": "line1\nline2\r\nline3\u2028line4\u2029"})
-    assert "\n" not in text and "\r" not in text
-    decoded = SSEDecoder().feed(encode_event(1, "delta", text))
-    assert decoded[0].json()["text"] == "line1\nline2\r\nline3\u2028line4\u2029"
-
-
-def test_encode_event_refuses_multi_line_data() -> None:
+@pytest.mark.parametrize(
+    ("name", "data"), [("delta", b"a\nb"), ("delta", b"a\rb"), ("del\nta", b"{}"), ("d\r", b"{}")]
+)
+def test_encode_event_refuses_multi_line_data(name: str, data: bytes) -> None:
     with pytest.raises(ValueError, match="single lines"):
-        encode_event(1, "delta", "a\nb")
+        encode_event(1, name, data)
 
 
 def test_comments_and_ping() -> None:
     assert PING == b": ping\n\n"
     assert encode_comment("a\r\nb") == b": a\n: b\n\n"
+    assert encode_comment("a\rb\nc") == b": a\n: b\n: c\n\n"
+
+
+def test_a_comment_can_set_the_reconnection_time() -> None:
+    """What a stream handed off at shutdown ends with: the client reconnects after 250 ms."""
+    farewell = encode_comment("shutting down; reconnect to resume", retry_ms=250)
+    assert farewell == b": shutting down; reconnect to resume\nretry: 250\n\n"
+    decoder = SSEDecoder()
+    assert decoder.feed(farewell) == []
+    assert decoder.retry == 250
+    assert decoder.comments == ["shutting down; reconnect to resume"]
 
 
 @pytest.mark.parametrize("newline", ["\n", "\r", "\r\n"])

@@ -29,12 +29,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from feature_planner.config import load_settings
-from feature_planner.jobs import runner
 from feature_planner.serving import free_port
-from feature_planner.sse import ServerSentEvent, SSEDecoder
 from feature_planner.web.app import create_app
 from tests.conftest import ALICE, API, VALID_BODY
 from tests.log_scan import find_secrets
+from tests.sse_decoder import ServerSentEvent, SSEDecoder
 
 COOKIE = "fp_session=cookie-secret-value"
 DEADLINE_S = 20  # generous: a loaded 2-core box starts a service in a few seconds
@@ -305,10 +304,11 @@ BROKEN_SERVICE = textwrap.dedent(
     app = create_app(provider=BrokenProvider())
 
 
-    @app.get("/crash")
-    async def crash():
+    async def crash(request):
         raise RuntimeError("handler bug")
 
+
+    app.router.add_route("/crash", crash, methods=["GET"])
 
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_config=None)
     """
@@ -451,7 +451,6 @@ NOTHING_SET = textwrap.dedent(
     import sys
 
     from feature_planner.config import load_settings
-    from feature_planner.jobs import runner
     from feature_planner.web.app import create_app
 
     def loaded():
@@ -479,7 +478,7 @@ NOTHING_SET = textwrap.dedent(
             "loaded": sorted(loaded() - before),
             "patched": "build_middleware_stack" in vars(app),
             "lifespan": app.router.lifespan_context.__module__,
-            "trace_run": runner.trace_run is not None,
+            "trace_run": app.state.planner.service.trace_run is not None,
             "layers": layers(app),
         }
         for name in variables:
@@ -488,6 +487,7 @@ NOTHING_SET = textwrap.dedent(
     os.environ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = "http://127.0.0.1:9/v1/traces"
     traced = create_app(settings)
     report["traced"] = layers(traced)
+    report["traced trace_run"] = traced.state.planner.service.trace_run is not None
     report["traced lifespan"] = traced.router.lifespan_context.__module__
     print(json.dumps(report))
     """
@@ -522,6 +522,7 @@ def test_with_no_variable_set_nothing_is_imported_added_or_hooked(tmp_path: Path
     assert not report["sentry_sdk"]
     assert report["nothing"]["lifespan"] != "feature_planner.telemetry"
     assert report["traced lifespan"] == "feature_planner.telemetry"  # it flushes at shutdown
+    assert report["traced trace_run"]  # a span per job run
     assert not any(
         name.startswith(("feature_planner.telemetry", "opentelemetry")) for name in plain
     )
@@ -557,4 +558,4 @@ def test_a_missing_package_is_one_warning_naming_the_extra(
     assert otel.startswith("OTEL_EXPORTER_OTLP_ENDPOINT is set, but opentelemetry")
     assert "pip install 'feature-planner[otel]'" in otel
     assert "build_middleware_stack" not in vars(app)
-    assert runner.trace_run is None
+    assert app.state.planner.service.trace_run is None

@@ -15,41 +15,38 @@ configuration (a port in use, a Redis that does not answer), 3 the server refuse
 
 from __future__ import annotations
 
-import errno
-import json
 import os
 import secrets
-import socket
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, NoReturn
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pydantic
 import typer
-from rich.console import Console, Group
-from rich.live import Live
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.console import Console
 from rich.text import Text
 
 from .auth import LocalAuthenticator, hash_api_key, new_api_key
-from .client import ConnectionFailedError, EventEnvelope, FeaturePlannerClient
+from .client import FeaturePlannerClient
 from .config import Settings, load_settings
-from .errors import AuthenticationError, ConfigurationError, FeaturePlannerError
+from .errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectionFailedError,
+    FeaturePlannerError,
+)
 from .logs import configure_logging
 from .models import (
-    CompleteEvent,
-    DeltaEvent,
-    ErrorEvent,
     FeatureType,
     PriorityLevel,
     SuggestionRequest,
 )
+from .startup_checks import check_port, check_redis, reason
+from .terminal import JsonView, RichView, StreamView, stderr
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from starlette.applications import Starlette
 
     from .web.state import AppState
 
@@ -61,8 +58,6 @@ EXIT_USAGE: Final = 2
 EXIT_REFUSED: Final = 3
 EXIT_INTERRUPTED: Final = 130
 
-EXPECTED_LENGTH: Final = 2000  # code points of text that count as "nearly done" (95 %)
-LIVE_TAIL_LINES: Final = 12  # lines of the streaming text kept on screen
 
 app = typer.Typer(
     name="feature-planner",
@@ -105,7 +100,14 @@ def _settings(flags: dict[str, Any] | None = None, **fixed: Any) -> Settings:
         _fail(str(exc), EXIT_USAGE)
 
 
-def _create_app(settings: Settings) -> FastAPI:
+def _checked(check: Callable[..., None], *args: Any) -> None:
+    try:
+        check(*args)
+    except ConfigurationError as exc:
+        _fail(str(exc), EXIT_USAGE)
+
+
+def _create_app(settings: Settings) -> Starlette:
     # Imported here so that `suggest --server` never loads the server stack.
     from .web.app import create_app
 
@@ -165,9 +167,9 @@ def serve(
         _fail("--workers needs Redis: set --redis-url or FEATURE_PLANNER_REDIS_URL", EXIT_USAGE)
     if settings.redis_url is not None:
         option = "--redis-url" if redis_url is not None else "FEATURE_PLANNER_REDIS_URL"
-        _check_redis(settings.redis_url, settings.redis_timeout_s, option)
+        _checked(check_redis, settings.redis_url, settings.redis_timeout_s, option)
     local: LocalAuthenticator | None = None
-    web_app: FastAPI | None = None
+    web_app: Starlette | None = None
     if workers == 1:
         web_app = _create_app(settings)
         planner: AppState = web_app.state.planner
@@ -177,7 +179,7 @@ def serve(
         # The key file is made here, before the workers start and read it.
         _signing_key(settings)
         local = _local_authenticator(settings) if settings.auth == "local" else None
-    _check_port(settings.host, settings.port)
+    _checked(check_port, settings.host, settings.port)
 
     print(
         f"Feature Planner on {settings.base_url} · provider {settings.provider} · "
@@ -201,7 +203,7 @@ def serve(
         uvicorn.run("feature_planner.cli:worker_app", factory=True, workers=workers, **options)
 
 
-def worker_app() -> FastAPI:
+def worker_app() -> Starlette:
     """The app of one ``--workers`` process: it starts afresh, so it sets up logging too."""
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -218,104 +220,6 @@ def _share_with_workers(settings: Settings, flags: dict[str, Any]) -> Settings:
     if not settings.users:
         os.environ["FEATURE_PLANNER_USERS"] = f"local={secrets.token_urlsafe(32)}"
     return _settings()
-
-
-def _check_port(host: str, port: int) -> None:
-    """Bind HOST:PORT as uvicorn is about to, then let go: a port in use is a one-line
-    message naming the fix, not a traceback after the banner."""
-    if port == 0:
-        return
-    fix_port = "pass --port (or set FEATURE_PLANNER_PORT)"
-    fix_host = "pass --host (or set FEATURE_PLANNER_HOST)"
-    try:
-        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        _fail(f"host {host} is unknown ({_why(exc)}): {fix_host}", EXIT_USAGE)
-    failures: list[OSError] = []
-    addresses = list(dict.fromkeys(addresses))
-    for family, kind, protocol, _, address in addresses:
-        with socket.socket(family, kind, protocol) as sock:
-            # As asyncio does for uvicorn: a port left in TIME_WAIT is free, and an IPv6
-            # address does not also take the IPv4 one.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            try:
-                sock.bind(address)
-            except OSError as exc:
-                failures.append(exc)
-    codes = {failure.errno for failure in failures}
-    if errno.EADDRINUSE in codes:
-        _fail(f"port {port} is in use: {fix_port}", EXIT_USAGE)
-    if errno.EACCES in codes:
-        _fail(f"port {port} needs administrator rights: {fix_port} above 1023", EXIT_USAGE)
-    if codes == {errno.EADDRNOTAVAIL} and len(failures) == len(addresses):
-        _fail(f"{host} is not an address of this machine: {fix_host}", EXIT_USAGE)
-    if codes - {errno.EADDRNOTAVAIL}:
-        _fail(
-            f"cannot listen on {host}:{port} ({_why(failures[0])}): {fix_host} or --port",
-            EXIT_USAGE,
-        )
-
-
-def _check_redis(url: str, timeout_s: float, option: str) -> None:
-    """One PING, with the short Redis timeout and no retry: a Redis that does not answer at
-    start is a setting to fix, not an outage to wait out while serving."""
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    client = redis.Redis.from_url(
-        url,
-        socket_connect_timeout=timeout_s,
-        socket_timeout=timeout_s,
-        retry=Retry(NoBackoff(), 0),
-    )
-    try:
-        client.ping()
-    except redis.AuthenticationError as exc:  # a ConnectionError too: first
-        problem = f"refuses the credentials ({exc}): fix {option}"
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        problem = f"does not answer ({_why(exc)}): start it, or fix {option}"
-    except redis.RedisError as exc:  # NOAUTH, or something else listening there
-        problem = f"answers, but not to PING ({exc}): fix {option}"
-    else:
-        return
-    finally:
-        client.close()
-    _fail(f"Redis at {_without_password(url)} {problem}", EXIT_USAGE)
-
-
-def _without_password(url: str) -> str:
-    """The URL to show: any password in it (user info or ``?password=``) replaced."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        user, _, host = netloc.rpartition("@")
-        netloc = f"{user.partition(':')[0]}:***@{host}"
-    query = urlencode(
-        [
-            (name, "***" if name.lower() == "password" else value)
-            for name, value in parse_qsl(parts.query, keep_blank_values=True)
-        ],
-        safe="*",
-    )
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
-
-
-def _why(exc: BaseException) -> str:
-    """A short reason a connection failed: the operating system's words where there are
-    some ("connection refused"), found down the chain of causes."""
-    cause: BaseException | None = exc
-    for _ in range(8):
-        if cause is None:
-            break
-        if isinstance(cause, OSError) and cause.strerror:
-            return cause.strerror[:1].lower() + cause.strerror[1:]
-        if isinstance(cause, TimeoutError) or "timeout" in type(cause).__name__.lower():
-            return "no answer in time"
-        cause = cause.__cause__ or cause.__context__
-    return str(exc) or type(exc).__name__
 
 
 def _print_login_links(auth: LocalAuthenticator, settings: Settings) -> None:
@@ -465,13 +369,13 @@ def _run_suggest(
 
     ``server_option``: the user named the server (``--server``), so a failure to reach it
     or to be let in names the option that fixes it."""
-    view: _View = _JsonView() if json_lines else _RichView()
+    view: StreamView = JsonView() if json_lines else RichView()
     with FeaturePlannerClient(url, token) as client:
         try:
             job = client.create_job(request)
         except FeaturePlannerError as exc:
             if server_option and isinstance(exc, ConnectionFailedError):
-                return _refused(f"cannot reach {url} ({_why(exc)}): check --server")
+                return _refused(f"cannot reach {url} ({reason(exc)}): check --server")
             return _refused(_described(exc, server_option))
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
@@ -482,11 +386,11 @@ def _run_suggest(
         except KeyboardInterrupt:
             with suppress(FeaturePlannerError):  # finished or unreachable: nothing to cancel
                 client.cancel(job.job_id)
-            _stderr().print(Text(f"Interrupted: job {job.job_id} cancelled", style="yellow"))
+            stderr().print(Text(f"Interrupted: job {job.job_id} cancelled", style="yellow"))
             return EXIT_INTERRUPTED
         except FeaturePlannerError as exc:
             return _refused(_described(exc, server_option))
-    return view.outcome()
+    return EXIT_OK if view.finish() else EXIT_JOB_FAILED
 
 
 def _described(exc: FeaturePlannerError, server_option: bool) -> str:
@@ -497,132 +401,8 @@ def _described(exc: FeaturePlannerError, server_option: bool) -> str:
 
 
 def _refused(message: str) -> int:
-    _stderr().print(Text(message, style="bold red"))
+    stderr().print(Text(message, style="bold red"))
     return EXIT_REFUSED
-
-
-def _stderr() -> Console:
-    return Console(stderr=True, soft_wrap=True)
-
-
-class _View:
-    """Renders a stream; remembers how it ended."""
-
-    def __init__(self) -> None:
-        self.final: CompleteEvent | ErrorEvent | None = None
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
-
-    def show(self, envelope: EventEnvelope) -> None:
-        if isinstance(envelope.event, CompleteEvent | ErrorEvent):
-            self.final = envelope.event
-
-    def outcome(self) -> int:
-        if isinstance(self.final, CompleteEvent):
-            return EXIT_OK
-        if isinstance(self.final, ErrorEvent):
-            message = f"{self.final.code}: {self.final.message}"
-        else:
-            message = "the stream ended without a result"
-        _stderr().print(Text(f"Error {message}", style="bold red"))
-        return EXIT_JOB_FAILED
-
-
-class _JsonView(_View):
-    """``--json``: one compact JSON object per event on stdout, nothing else."""
-
-    def show(self, envelope: EventEnvelope) -> None:
-        super().show(envelope)
-        sys.stdout.write(json.dumps(envelope.to_wire(), separators=(",", ":")) + "\n")
-        sys.stdout.flush()
-
-
-class _RichView(_View):
-    """The live text and a progress bar, then the suggestions.
-
-    On a terminal the text streams in a Rich ``Live`` area on stderr (with the bar); when
-    stderr is not a terminal the deltas are printed as they come to stdout instead.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._out = Console(soft_wrap=True)
-        self._err = _stderr()
-        self._text = Text()
-        self._progress = Progress(
-            TextColumn("[bold]Planning"),
-            BarColumn(),
-            TaskProgressColumn(),
-            console=self._err,
-        )
-        self._task = self._progress.add_task("planning", total=100)
-        self._live: Live | None = None
-        if self._err.is_terminal:
-            self._live = Live(
-                self._render(), console=self._err, transient=True, refresh_per_second=12
-            )
-
-    def _render(self) -> Group:
-        lines = self._text.plain.splitlines()[-LIVE_TAIL_LINES:]
-        return Group(Text("\n".join(lines), style="dim"), self._progress)
-
-    def __enter__(self) -> None:
-        if self._live is not None:
-            self._live.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._live is not None:
-            self._live.stop()
-
-    def show(self, envelope: EventEnvelope) -> None:
-        super().show(envelope)
-        event = envelope.event
-        if isinstance(event, DeltaEvent):
-            progress = min(95.0, event.total_length / EXPECTED_LENGTH * 100)
-            self._progress.update(self._task, completed=progress)
-            if self._live is None:
-                sys.stdout.write(event.text)
-                sys.stdout.flush()
-            else:
-                self._text.append(event.text)
-                self._live.update(self._render())
-        elif isinstance(event, CompleteEvent):
-            self._progress.update(self._task, completed=100)
-            if self._live is None:
-                sys.stdout.write("\n\n")
-            else:
-                self._live.update(self._render())
-
-    def outcome(self) -> int:
-        if isinstance(self.final, CompleteEvent):
-            _print_result(self._out, self.final)
-        return super().outcome()
-
-
-def _print_result(console: Console, event: CompleteEvent) -> None:
-    for number, suggestion in enumerate(event.suggestions, start=1):
-        console.print(Text(f"{number}. {suggestion.title}", style="bold cyan"))
-        console.print(Text(f"   Why: {suggestion.rationale}"))
-        console.print(Text(f"   {suggestion.description}"))
-        for item in suggestion.implementation_considerations:
-            console.print(Text(f"   • {item}"))
-        console.print()
-    usage = event.token_usage
-    seconds = event.execution_time_ms / 1000
-    console.print(
-        Text(
-            f"{event.provider} · {event.model} · {usage.input_tokens} input / "
-            f"{usage.output_tokens} output tokens · {seconds:.1f} s",
-            style="dim",
-        )
-    )
-    notice = getattr(event, "notice", None)
-    if notice:
-        console.print(Text(f"Note: {notice}", style="yellow"))
 
 
 def main() -> None:

@@ -6,8 +6,9 @@ id, ``stream`` (Phase 2) yields its typed events, reconnecting with ``Last-Event
 connection drops so that every event arrives exactly once. ``get_agent``, ``put_agent`` and
 ``delete_agent`` read, replace and remove the caller's custom agent (``None`` / ``False``
 when there is none: that is the normal case, not an error). Error answers are mapped back to
-the classes of ``feature_planner.errors``; anything the contract does not describe becomes
-an ``UnexpectedResponseError``, and a server that cannot be reached a ``ConnectionFailedError``.
+the classes of ``feature_planner.errors`` by their code; anything the contract does not
+describe becomes an ``UnexpectedResponseError``, and a server that cannot be reached a
+``ConnectionFailedError`` (both there too, under ``ClientSideError``).
 
 The protocol logic (URLs, headers, parsing, error mapping, the resume bookkeeping) lives in
 module-level helpers and ``_StreamSession``; the two client classes only do the I/O.
@@ -23,7 +24,7 @@ import time
 from collections.abc import AsyncGenerator, Generator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final, Self, TypeAlias
+from typing import Any, Final, Self
 
 import httpx
 import pydantic
@@ -32,19 +33,18 @@ from httpx_sse import ServerSentEvent as WireEvent
 
 from .errors import (
     ERRORS_BY_CODE,
+    AgentNotFoundError,
+    ConnectionFailedError,
     FeaturePlannerError,
-    RateLimitedError,
-    RequestValidationError,
     StoreUnavailableError,
+    UnexpectedResponseError,
 )
 from .models import (
-    ActivityEvent,
+    EVENT_MODELS,
+    FINAL_EVENTS,
     AgentProfile,
-    CompleteEvent,
-    ConnectedEvent,
     CreateJobResponse,
-    DeltaEvent,
-    ErrorEvent,
+    StreamEvent,
     SuggestionRequest,
 )
 
@@ -59,46 +59,6 @@ __all__ = [
 
 JOBS_PATH: Final = "/api/feature-planner/suggest-feature"
 AGENT_PATH: Final = "/api/feature-planner/agent"
-# What DELETE of the agent answers when the caller has none.
-_AGENT_NOT_FOUND: Final = "AGENT_NOT_FOUND"
-
-StreamEvent: TypeAlias = ConnectedEvent | DeltaEvent | ActivityEvent | CompleteEvent | ErrorEvent
-
-_EVENT_MODELS: Final[dict[str, type[StreamEvent]]] = {
-    "connected": ConnectedEvent,
-    "delta": DeltaEvent,
-    "activity": ActivityEvent,
-    "complete": CompleteEvent,
-    "error": ErrorEvent,
-}
-_FINAL_EVENTS: Final = frozenset({"complete", "error"})
-
-
-class UnexpectedResponseError(FeaturePlannerError):
-    """The server answered something the contract does not describe."""
-
-    status = 502
-    code = "UNEXPECTED_RESPONSE"
-    default_message = "The server sent an unexpected response"
-
-    def __init__(
-        self,
-        message: str | None = None,
-        *,
-        http_status: int | None = None,
-        wire_code: str | None = None,
-    ) -> None:
-        self.http_status = http_status  # the status the server actually answered with
-        self.wire_code = wire_code  # the unknown ``error.code``, if there was one
-        super().__init__(message)
-
-
-class ConnectionFailedError(FeaturePlannerError):
-    """The server could not be reached, or the stream kept dropping past ``max_reconnects``."""
-
-    status = 503
-    code = "CONNECTION_FAILED"
-    default_message = "Could not reach the Feature Planner server"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,39 +105,16 @@ def error_from_response(response: httpx.Response) -> FeaturePlannerError:
             f"HTTP {response.status_code} without an error body: {snippet!r}",
             http_status=response.status_code,
         )
-    raw_message = error.get("message")
-    message = raw_message if isinstance(raw_message, str) else None
     cls = ERRORS_BY_CODE.get(code)
     if cls is None:
+        message = error.get("message")
+        said = message if isinstance(message, str) and message else "no message"
         return UnexpectedResponseError(
-            f"HTTP {response.status_code} {code}: {message or 'no message'}",
+            f"HTTP {response.status_code} {code}: {said}",
             http_status=response.status_code,
             wire_code=code,
         )
-    if cls is RateLimitedError:
-        return RateLimitedError(_retry_after(response, error), message)
-    if cls is RequestValidationError:
-        return RequestValidationError(_validation_fields(error.get("fields")), message)
-    return cls(message)
-
-
-def _retry_after(response: httpx.Response, error: Mapping[str, Any]) -> int:
-    for value in (response.headers.get("retry-after"), error.get("retryAfter")):
-        try:
-            return int(float(value))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            continue
-    return 1
-
-
-def _validation_fields(raw: Any) -> list[dict[str, str]]:
-    if not isinstance(raw, list):
-        return []
-    return [
-        {str(key): str(value) for key, value in item.items()}
-        for item in raw
-        if isinstance(item, dict)
-    ]
+    return cls.from_wire(error, response.headers)
 
 
 def _raise_for_status(response: httpx.Response) -> None:
@@ -241,12 +178,10 @@ def _parse_stored_agent(response: httpx.Response) -> AgentProfile:
 
 def _parse_agent_deleted(response: httpx.Response) -> bool:
     """True when DELETE removed the agent, False when there was none to remove."""
-    if response.status_code == 404:
-        error = error_from_response(response)
-        if isinstance(error, UnexpectedResponseError) and error.wire_code == _AGENT_NOT_FOUND:
-            return False
-        raise error
-    _raise_for_status(response)
+    try:
+        _raise_for_status(response)
+    except AgentNotFoundError:
+        return False
     return True
 
 
@@ -316,7 +251,7 @@ class _StreamSession:
                 return None
             self.last_event_id = event_id
             self._failures = 0  # progress: this connection was worth it
-        model = _EVENT_MODELS.get(sse.event)
+        model = EVENT_MODELS.get(sse.event)
         if model is None:
             return None  # clients ignore event names they don't know
         try:
@@ -325,7 +260,7 @@ class _StreamSession:
             raise UnexpectedResponseError(
                 f"malformed {sse.event!r} event {sse.id!r}: {sse.data[:200]!r}"
             ) from exc
-        if sse.event in _FINAL_EVENTS:
+        if sse.event in FINAL_EVENTS:
             self.finished = True
         return EventEnvelope(sse.event, event_id, event)
 

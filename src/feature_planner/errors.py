@@ -1,126 +1,273 @@
-"""Errors of the service and the client.
+"""Every error a client of the service can receive, under one root.
 
-Every error the API can answer with is a ``FeaturePlannerError`` carrying its HTTP status and
-its wire ``code``; the web layer maps them to responses in one place and the client maps the
-responses back to the same classes::
+A class says everything about its answer: the HTTP ``status``, the wire ``code``, the
+``headers`` and the body (``to_wire``, the one place an error body is built). The server
+raises them and answers with them (``web/responses.py``); the client maps an answer back to
+the class by its code (``ERRORS_BY_CODE``: each class registers its code as it is defined).
+The client's own failures, which no server sends, are under ``ClientSideError``::
 
-    FeaturePlannerError
-    ├── AuthenticationError        401 UNAUTHORIZED
-    ├── CrossOriginError           403 CSRF_REJECTED
-    ├── JobForbiddenError          403 FORBIDDEN
-    ├── InvalidJsonError           400 INVALID_JSON
-    ├── InvalidJobIdError          400 INVALID_JOB_ID
-    ├── InvalidLastEventIdError    400 INVALID_LAST_EVENT_ID
-    ├── JobNotFoundError           404 JOB_NOT_FOUND
-    ├── JobFinishedError           410 JOB_FINISHED
-    ├── PayloadTooLargeError       413 PAYLOAD_TOO_LARGE
-    ├── UnsupportedMediaTypeError  415 UNSUPPORTED_MEDIA_TYPE
-    ├── RequestValidationError     422 VALIDATION_ERROR (with ``fields``)
-    ├── RateLimitedError           429 RATE_LIMITED (with ``retry_after``)
-    ├── TooManyStreamsError        429 TOO_MANY_STREAMS
-    └── StoreUnavailableError      503 STORE_UNAVAILABLE
+    FeaturePlannerError                  500 INTERNAL_ERROR
+    ├── InternalError                    500 INTERNAL_ERROR
+    ├── BadRequestError                  400 BAD_REQUEST
+    ├── InvalidJsonError                 400 INVALID_JSON
+    ├── InvalidJobIdError                400 INVALID_JOB_ID
+    ├── InvalidLastEventIdError          400 INVALID_LAST_EVENT_ID
+    ├── AuthenticationError              401 UNAUTHORIZED
+    ├── CrossOriginError                 403 CSRF_REJECTED
+    ├── JobForbiddenError                403 FORBIDDEN
+    ├── RouteNotFoundError               404 NOT_FOUND
+    ├── JobNotFoundError                 404 JOB_NOT_FOUND
+    ├── AgentNotFoundError               404 AGENT_NOT_FOUND
+    ├── MethodNotAllowedError            405 METHOD_NOT_ALLOWED (with ``allow``)
+    ├── JobFinishedError                 410 JOB_FINISHED
+    ├── PayloadTooLargeError             413 PAYLOAD_TOO_LARGE
+    ├── UriTooLongError                  414 URI_TOO_LONG
+    ├── UnsupportedMediaTypeError        415 UNSUPPORTED_MEDIA_TYPE
+    ├── RequestValidationError           422 VALIDATION_ERROR (with ``fields``)
+    ├── RateLimitedError                 429 RATE_LIMITED (with ``retry_after``)
+    ├── TooManyStreamsError              429 TOO_MANY_STREAMS
+    ├── HeadersTooLargeError             431 HEADERS_TOO_LARGE
+    ├── StoreUnavailableError            503 STORE_UNAVAILABLE
+    ├── ServerDrainingError              503 SERVER_DRAINING
+    └── ClientSideError                  (raised by the client itself, never sent)
+        ├── UnexpectedResponseError      502 UNEXPECTED_RESPONSE
+        └── ConnectionFailedError        503 CONNECTION_FAILED
 
-``ProviderError`` is not an HTTP error: raised inside a run, it becomes the terminal ``error``
-event with code ``PROVIDER_ERROR``.
+Two errors are not a client's: ``ProviderError`` is raised inside a run and becomes its
+terminal ``error`` event (code ``PROVIDER_ERROR``); ``ConfigurationError`` stops the start-up
+and names the setting.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar, Self
+
+__all__ = [
+    "ERRORS_BY_CODE",
+    "AgentNotFoundError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientSideError",
+    "ConfigurationError",
+    "ConnectionFailedError",
+    "CrossOriginError",
+    "FeaturePlannerError",
+    "HeadersTooLargeError",
+    "InternalError",
+    "InvalidJobIdError",
+    "InvalidJsonError",
+    "InvalidLastEventIdError",
+    "JobFinishedError",
+    "JobForbiddenError",
+    "JobNotFoundError",
+    "MethodNotAllowedError",
+    "PayloadTooLargeError",
+    "ProviderError",
+    "RateLimitedError",
+    "RequestValidationError",
+    "RouteNotFoundError",
+    "ServerDrainingError",
+    "StoreUnavailableError",
+    "TooManyStreamsError",
+    "UnexpectedResponseError",
+    "UnsupportedMediaTypeError",
+    "UriTooLongError",
+]
+
+# Every code a server answers with, and its class (filled as the classes are defined).
+_BY_CODE: dict[str, type[FeaturePlannerError]] = {}
+ERRORS_BY_CODE: Mapping[str, type[FeaturePlannerError]] = MappingProxyType(_BY_CODE)
 
 
 class FeaturePlannerError(Exception):
+    """The root: every error a client can receive."""
+
     status: ClassVar[int] = 500
     code: ClassVar[str] = "INTERNAL_ERROR"
     default_message: ClassVar[str] = "Internal error"
+    sent_by_server: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" not in vars(cls) or not cls.sent_by_server:
+            return
+        taken = _BY_CODE.setdefault(cls.code, cls)
+        if taken is not cls:
+            raise TypeError(f"{cls.__name__}: code {cls.code} is {taken.__name__}'s already")
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message or self.default_message
         super().__init__(self.message)
 
+    def headers(self) -> dict[str, str]:
+        """The answer's headers: an error is about this request, never to be cached."""
+        return {"cache-control": "no-store"}
+
+    def details(self) -> dict[str, Any]:
+        """What the body's ``error`` carries beside ``code`` and ``message``."""
+        return {}
+
     def to_wire(self) -> dict[str, Any]:
-        return {"success": False, "error": {"code": self.code, "message": self.message}}
+        """The answer's body: ``{"success": false, "error": {"code", "message", ...}}``."""
+        error = {"code": self.code, "message": self.message, **self.details()}
+        return {"success": False, "error": error}
+
+    @classmethod
+    def from_wire(cls, error: Mapping[str, Any], headers: Mapping[str, str]) -> Self:
+        """The error an answer describes: its body's ``error`` object and its headers."""
+        return cls(_text(error.get("message")))
 
 
-class AuthenticationError(FeaturePlannerError):
-    status = 401
-    code = "UNAUTHORIZED"
-    default_message = "Authentication required: send a bearer token or log in"
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
-class CrossOriginError(FeaturePlannerError):
-    status = 403
-    code = "CSRF_REJECTED"
-    default_message = "Cookie-authenticated requests must come from this site's own origin"
+class InternalError(FeaturePlannerError):
+    """A bug in the server (logged there, with its traceback)."""
+
+    code = "INTERNAL_ERROR"
 
 
 class BadRequestError(FeaturePlannerError):
+    """The path, query or a header contains a NUL byte."""
+
     status = 400
     code = "BAD_REQUEST"
     default_message = "The request is malformed"
 
 
-class UriTooLongError(FeaturePlannerError):
-    status = 414
-    code = "URI_TOO_LONG"
-    default_message = "The request's path or query is too long"
-
-
-class HeadersTooLargeError(FeaturePlannerError):
-    status = 431
-    code = "HEADERS_TOO_LARGE"
-    default_message = "The request's headers are too large"
-
-
-class JobForbiddenError(FeaturePlannerError):
-    status = 403
-    code = "FORBIDDEN"
-    default_message = "This job belongs to another user"
-
-
 class InvalidJsonError(FeaturePlannerError):
+    """The body is not valid JSON."""
+
     status = 400
     code = "INVALID_JSON"
     default_message = "The request body is not valid JSON"
 
 
 class InvalidJobIdError(FeaturePlannerError):
+    """The job id is not a UUID v4."""
+
     status = 400
     code = "INVALID_JOB_ID"
     default_message = "The job id must be a UUID v4"
 
 
 class InvalidLastEventIdError(FeaturePlannerError):
+    """``Last-Event-ID`` is not a non-negative integer of at most 18 digits."""
+
     status = 400
     code = "INVALID_LAST_EVENT_ID"
     default_message = "Last-Event-ID must be a non-negative integer"
 
 
+class AuthenticationError(FeaturePlannerError):
+    """No or bad credentials."""
+
+    status = 401
+    code = "UNAUTHORIZED"
+    default_message = "Authentication required: send a bearer token or log in"
+
+    def headers(self) -> dict[str, str]:
+        return {**super().headers(), "www-authenticate": "Bearer"}
+
+
+class CrossOriginError(FeaturePlannerError):
+    """A cookie-authenticated change sent from another origin (CSRF)."""
+
+    status = 403
+    code = "CSRF_REJECTED"
+    default_message = "Cookie-authenticated requests must come from this site's own origin"
+
+
+class JobForbiddenError(FeaturePlannerError):
+    """The job belongs to another user."""
+
+    status = 403
+    code = "FORBIDDEN"
+    default_message = "This job belongs to another user"
+
+
+class RouteNotFoundError(FeaturePlannerError):
+    """No such route."""
+
+    status = 404
+    code = "NOT_FOUND"
+    default_message = "Not Found"
+
+
 class JobNotFoundError(FeaturePlannerError):
+    """No such job, or it has expired."""
+
     status = 404
     code = "JOB_NOT_FOUND"
     default_message = "No such job, or it has expired"
 
 
+class AgentNotFoundError(FeaturePlannerError):
+    """You have no custom agent to remove."""
+
+    status = 404
+    code = "AGENT_NOT_FOUND"
+    default_message = "You have no custom agent; runs use the default agent"
+
+
+class MethodNotAllowedError(FeaturePlannerError):
+    """The route has no such method; ``Allow`` lists those it has."""
+
+    status = 405
+    code = "METHOD_NOT_ALLOWED"
+    default_message = "Method Not Allowed"
+
+    def __init__(self, allow: Iterable[str], message: str | None = None) -> None:
+        self.allow = tuple(allow)
+        super().__init__(message)
+
+    def headers(self) -> dict[str, str]:
+        return {**super().headers(), "allow": ", ".join(self.allow)}
+
+    @classmethod
+    def from_wire(cls, error: Mapping[str, Any], headers: Mapping[str, str]) -> Self:
+        allow = [method.strip() for method in headers.get("allow", "").split(",")]
+        return cls([method for method in allow if method], _text(error.get("message")))
+
+
 class JobFinishedError(FeaturePlannerError):
+    """The job has finished (a stream: and no ``Last-Event-ID`` was sent)."""
+
     status = 410
     code = "JOB_FINISHED"
     default_message = "The job has already finished"
 
 
 class PayloadTooLargeError(FeaturePlannerError):
+    """The body is over 16 KiB."""
+
     status = 413
     code = "PAYLOAD_TOO_LARGE"
     default_message = "The request body is larger than 16 KiB"
 
 
+class UriTooLongError(FeaturePlannerError):
+    """The path is over 2 KiB or the query over 8 KiB."""
+
+    status = 414
+    code = "URI_TOO_LONG"
+    default_message = "The request's path or query is too long"
+
+
 class UnsupportedMediaTypeError(FeaturePlannerError):
+    """The body's ``Content-Type`` is not ``application/json``."""
+
     status = 415
     code = "UNSUPPORTED_MEDIA_TYPE"
     default_message = "The request body must be sent as Content-Type: application/json"
 
 
 class RequestValidationError(FeaturePlannerError):
+    """Validation failed; ``error.fields`` lists each bad field and why."""
+
     status = 422
     code = "VALIDATION_ERROR"
     default_message = "The request is not valid"
@@ -131,13 +278,23 @@ class RequestValidationError(FeaturePlannerError):
             message = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or None
         super().__init__(message)
 
-    def to_wire(self) -> dict[str, Any]:
-        body = super().to_wire()
-        body["error"]["fields"] = self.fields
-        return body
+    def details(self) -> dict[str, Any]:
+        return {"fields": self.fields}
+
+    @classmethod
+    def from_wire(cls, error: Mapping[str, Any], headers: Mapping[str, str]) -> Self:
+        raw = error.get("fields")
+        fields = [
+            {str(key): str(value) for key, value in item.items()}
+            for item in (raw if isinstance(raw, list) else [])
+            if isinstance(item, dict)
+        ]
+        return cls(fields, _text(error.get("message")))
 
 
 class RateLimitedError(FeaturePlannerError):
+    """Too many jobs created in the last minute; ``Retry-After`` says when to try again."""
+
     status = 429
     code = "RATE_LIMITED"
     default_message = "Too many jobs created; try again later"
@@ -146,29 +303,91 @@ class RateLimitedError(FeaturePlannerError):
         self.retry_after = max(1, retry_after)
         super().__init__(message or f"Too many jobs created; retry in {self.retry_after} s")
 
-    def to_wire(self) -> dict[str, Any]:
-        body = super().to_wire()
-        body["error"]["retryAfter"] = self.retry_after
-        return body
+    def headers(self) -> dict[str, str]:
+        return {**super().headers(), "retry-after": str(self.retry_after)}
+
+    def details(self) -> dict[str, Any]:
+        return {"retryAfter": self.retry_after}
+
+    @classmethod
+    def from_wire(cls, error: Mapping[str, Any], headers: Mapping[str, str]) -> Self:
+        retry_after = 1
+        for value in (headers.get("retry-after"), error.get("retryAfter")):
+            try:
+                retry_after = int(float(value))  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                continue
+            break
+        return cls(retry_after, _text(error.get("message")))
 
 
 class TooManyStreamsError(FeaturePlannerError):
+    """Too many streams open for this user."""
+
     status = 429
     code = "TOO_MANY_STREAMS"
     default_message = "Too many streams open for this user; close one first"
 
 
+class HeadersTooLargeError(FeaturePlannerError):
+    """The headers are over 128 KiB."""
+
+    status = 431
+    code = "HEADERS_TOO_LARGE"
+    default_message = "The request's headers are too large"
+
+
 class StoreUnavailableError(FeaturePlannerError):
+    """A store (jobs, limits, custom agents) is unreachable."""
+
     status = 503
     code = "STORE_UNAVAILABLE"
     default_message = "The job store is unreachable; try again shortly"
 
 
 class ServerDrainingError(FeaturePlannerError):
+    """This server is shutting down; reconnect to resume on another."""
+
     status = 503
     code = "SERVER_DRAINING"
     default_message = "This server is shutting down; reconnect to resume on another"
-    retry_after = 1
+    retry_after: ClassVar[int] = 1
+
+    def headers(self) -> dict[str, str]:
+        return {**super().headers(), "retry-after": str(self.retry_after)}
+
+
+class ClientSideError(FeaturePlannerError):
+    """The client failed before it had an answer it understands; no server sends these."""
+
+    sent_by_server = False
+
+
+class UnexpectedResponseError(ClientSideError):
+    """The server answered something the contract does not describe."""
+
+    status = 502
+    code = "UNEXPECTED_RESPONSE"
+    default_message = "The server sent an unexpected response"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        http_status: int | None = None,
+        wire_code: str | None = None,
+    ) -> None:
+        self.http_status = http_status  # the status the server actually answered with
+        self.wire_code = wire_code  # the unknown ``error.code``, if there was one
+        super().__init__(message)
+
+
+class ConnectionFailedError(ClientSideError):
+    """The server could not be reached, or the stream kept dropping past ``max_reconnects``."""
+
+    status = 503
+    code = "CONNECTION_FAILED"
+    default_message = "Could not reach the Feature Planner server"
 
 
 class ProviderError(Exception):
@@ -177,28 +396,3 @@ class ProviderError(Exception):
 
 class ConfigurationError(Exception):
     """A setting is missing or wrong; raised at start-up, naming the setting."""
-
-
-ERRORS_BY_CODE: dict[str, type[FeaturePlannerError]] = {
-    cls.code: cls
-    for cls in (
-        AuthenticationError,
-        CrossOriginError,
-        BadRequestError,
-        UriTooLongError,
-        HeadersTooLargeError,
-        JobForbiddenError,
-        InvalidJsonError,
-        InvalidJobIdError,
-        InvalidLastEventIdError,
-        JobNotFoundError,
-        JobFinishedError,
-        PayloadTooLargeError,
-        UnsupportedMediaTypeError,
-        RequestValidationError,
-        RateLimitedError,
-        TooManyStreamsError,
-        StoreUnavailableError,
-        ServerDrainingError,
-    )
-}

@@ -7,8 +7,10 @@ This module imports nothing of ours: everything else builds on it.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from types import MappingProxyType
+from typing import Annotated, Any, ClassVar, Literal, TypeAlias
 
 from pydantic import (
     AliasGenerator,
@@ -23,6 +25,8 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, core_schema
 
 __all__ = [
+    "EVENT_MODELS",
+    "FINAL_EVENTS",
     "TOOL_NAMES",
     "ActivityEvent",
     "AgentProfile",
@@ -32,9 +36,11 @@ __all__ = [
     "DeltaEvent",
     "ErrorCode",
     "ErrorEvent",
+    "EventModel",
     "FeatureType",
     "JobState",
     "PriorityLevel",
+    "StreamEvent",
     "Suggestion",
     "SuggestionRequest",
     "TokenUsage",
@@ -207,20 +213,43 @@ class TokenUsage(WireModel):
     cache_creation_input_tokens: int | None = None
 
 
-class ConnectedEvent(WireModel):
+class EventModel(WireModel):
+    """The data of one event of a job's stream; ``event_name`` is its ``event:`` line.
+
+    ``events`` builds them, the client and the CLI read them, the OpenAPI document describes
+    them: the wire shape of each event is written here once.
+    """
+
+    event_name: ClassVar[str]
+
+
+class ConnectedEvent(EventModel):
+    event_name = "connected"
+
     job_id: str
     timestamp: int
     resumed_from: int | None = None
 
 
-class DeltaEvent(WireModel):
+class DeltaEvent(EventModel):
+    event_name = "delta"
+
     text: str
     total_length: int
     timestamp: int
 
 
-class CompleteEvent(WireModel):
-    model_config = ConfigDict(extra="allow")
+class ActivityEvent(EventModel):
+    event_name = "activity"
+
+    tool: str
+    detail: str
+    timestamp: int
+
+
+class CompleteEvent(EventModel):
+    event_name = "complete"
+    model_config = ConfigDict(extra="allow")  # e.g. "notice" (no AI model was involved)
 
     suggestions: list[Suggestion]
     context: str
@@ -232,16 +261,24 @@ class CompleteEvent(WireModel):
     timestamp: int
 
 
-class ErrorEvent(WireModel):
+class ErrorEvent(EventModel):
+    event_name = "error"
+
     message: str
     code: str
     timestamp: int
 
 
-class ActivityEvent(WireModel):
-    tool: str
-    detail: str
-    timestamp: int
+StreamEvent: TypeAlias = ConnectedEvent | DeltaEvent | ActivityEvent | CompleteEvent | ErrorEvent
+# Every event of the stream, by its name. Clients ignore the names they do not know.
+EVENT_MODELS: Mapping[str, type[StreamEvent]] = MappingProxyType(
+    {
+        model.event_name: model
+        for model in (ConnectedEvent, DeltaEvent, ActivityEvent, CompleteEvent, ErrorEvent)
+    }
+)
+# The events that end a job: the stream ends after one of them.
+FINAL_EVENTS = frozenset({CompleteEvent.event_name, ErrorEvent.event_name})
 
 
 ToolName = Literal["Glob", "Grep", "Read"]

@@ -1,7 +1,10 @@
 """Optional telemetry: Sentry error reports and OpenTelemetry traces.
 
 Each is switched on by its standard environment variable and costs nothing when that is unset:
-its package is not imported, no middleware is added, no hook is set.
+its package is not imported, no middleware is added, no hook is given to the job service.
+``Telemetry.from_environment()`` reads the variables and sets the SDKs up; the app passes its
+``trace_run`` to the job service, and ``around_requests`` and ``around_lifespan`` to the app,
+where each is made.
 
 - ``SENTRY_DSN``: ``sentry_sdk.init()`` with its default integrations (unhandled errors and
   ``logger.exception`` records are reported; the SDK reads ``SENTRY_ENVIRONMENT`` and
@@ -26,63 +29,103 @@ import os
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, cast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from . import __version__
 from .logs import redact
 from .models import JobState
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Span, Tracer
     from sentry_sdk._types import Breadcrumb, BreadcrumbHint, Event, Hint
     from starlette.routing import BaseRoute
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+    from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
-    from .jobs.runner import JobRun
-
-__all__ = ["instrument"]
+__all__ = ["RunTracer", "Telemetry", "TracedRun"]
 
 logger = logging.getLogger("feature_planner.telemetry")
 
 _FLUSH_S = 5.0  # at shutdown, the longest wait for buffered reports and spans to leave
 
 
-def instrument(app: FastAPI) -> None:
-    """Switch on what the environment asks for (called once by ``create_app``)."""
-    environ = os.environ
-    flushes: list[Callable[[], object]] = []
-    if environ.get("SENTRY_DSN"):
-        flushes += _report_errors()
-    endpoint = _traces_endpoint_variable(environ)
-    if endpoint is not None:
-        flushes += _trace(app, endpoint)
-    if flushes:
-        _flush_at_shutdown(app, flushes)
+class TracedRun(Protocol):
+    """What a run's span records of it (the job service's ``JobRun``)."""
+
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def state(self) -> JobState: ...
+    @property
+    def code(self) -> str | None: ...
 
 
-def _flush_at_shutdown(app: FastAPI, flushes: Sequence[Callable[[], object]]) -> None:
-    """Send what is still buffered once the app's own shutdown is over (its runs have
-    ended): uvicorn ends a process it stopped on SIGTERM by that signal, so no ``atexit``
-    handler, the SDKs' own flush included, runs."""
-    import anyio.to_thread
+RunTracer = Callable[[TracedRun, Coroutine[Any, Any, None]], Coroutine[Any, Any, None]]
 
-    inner = app.router.lifespan_context
 
-    def flush() -> None:
-        for each in flushes:
-            each()
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    """What the environment switched on.
 
-    @asynccontextmanager
-    async def lifespan(app: Any) -> AsyncIterator[Any]:
-        try:
-            async with inner(app) as state:
-                yield state
-        finally:
-            await anyio.to_thread.run_sync(flush)
+    ``trace_run`` (None when tracing is off) wraps each job run in a span: the job service
+    takes it. ``around_requests`` traces the app's requests, when tracing is on, and
+    ``around_lifespan`` sends what is still buffered when the app shuts down.
+    """
 
-    app.router.lifespan_context = lifespan
+    trace_run: RunTracer | None = None
+    _tracing: _Tracing | None = None
+    _flushes: Sequence[Callable[[], object]] = ()
+
+    @classmethod
+    def from_environment(cls) -> Telemetry:
+        """Set up what the environment asks for (``create_app`` calls it once per app)."""
+        environ = os.environ
+        flushes: list[Callable[[], object]] = []
+        if environ.get("SENTRY_DSN"):
+            flushes += _report_errors()
+        endpoint = _traces_endpoint_variable(environ)
+        tracing = _set_up_tracing(endpoint) if endpoint is not None else None
+        if tracing is None:
+            return cls(None, None, flushes)
+        provider = tracing.provider
+        flushes.append(lambda: provider.force_flush(round(_FLUSH_S * 1000)))
+        spans = _JobSpans(provider.get_tracer("feature_planner", __version__))
+        return cls(spans, tracing, flushes)
+
+    def around_requests(self, stack: ASGIApp, routes: Sequence[BaseRoute]) -> ASGIApp:
+        """The app's whole middleware ``stack`` with a span per request around it, when
+        tracing is on (``routes``: the app's, to name each span after its route). Outside
+        every layer: the app puts layers, and the routes it answers itself, in front of
+        Starlette's middleware, where ``add_middleware`` would not reach them."""
+        tracing = self._tracing
+        if tracing is None:
+            return stack
+        return _TracedRequests(stack, routes, tracing.middleware, tracing.provider)
+
+    def around_lifespan(self, inner: Lifespan[Any]) -> Lifespan[Any]:
+        """``inner``, then what is still buffered is sent, when anything is on: after the
+        app's own shutdown (its runs have ended), for uvicorn ends a process it stopped on
+        SIGTERM by that signal, so no ``atexit`` handler, the SDKs' own flush included, runs.
+        """
+        flushes = self._flushes
+        if not flushes:
+            return inner
+        import anyio.to_thread
+
+        def flush() -> None:
+            for each in flushes:
+                each()
+
+        @asynccontextmanager
+        async def lifespan(app: Any) -> AsyncIterator[Any]:
+            try:
+                async with inner(app) as state:
+                    yield state
+            finally:
+                await anyio.to_thread.run_sync(flush)
+
+        return lifespan
 
 
 # -- Sentry ------------------------------------------------------------------------------
@@ -160,8 +203,15 @@ def _traces_endpoint_variable(environ: Mapping[str, str]) -> str | None:
     return None
 
 
-def _trace(app: FastAPI, variable: str) -> Sequence[Callable[[], object]]:
-    """Trace the app's requests and runs; what flushes the spans."""
+@dataclass(frozen=True, slots=True)
+class _Tracing:
+    provider: TracerProvider
+    middleware: Any  # OpenTelemetry's ASGI middleware class (untyped)
+
+
+def _set_up_tracing(variable: str) -> _Tracing | None:
+    """The process's span provider (set up the first time) and the ASGI middleware; None,
+    after one warning, when OpenTelemetry is not installed."""
     try:
         from opentelemetry import trace
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -178,8 +228,7 @@ def _trace(app: FastAPI, variable: str) -> Sequence[Callable[[], object]]:
             variable,
             exc.name or "OpenTelemetry",
         )
-        return []
-    from .jobs import runner
+        return None
 
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
@@ -192,26 +241,7 @@ def _trace(app: FastAPI, variable: str) -> Sequence[Callable[[], object]]:
         provider = TracerProvider(resource=resource)
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         trace.set_tracer_provider(provider)
-    tracer_provider = provider
-
-    def traced(stack: ASGIApp) -> ASGIApp:
-        return _TracedRequests(stack, app.router.routes, OpenTelemetryMiddleware, tracer_provider)
-
-    _wrap_middleware_stack(app, traced)
-    runner.trace_run = _JobSpans(provider.get_tracer("feature_planner", __version__))
-    return [lambda: tracer_provider.force_flush(round(_FLUSH_S * 1000))]
-
-
-def _wrap_middleware_stack(app: FastAPI, wrap: Callable[[ASGIApp], ASGIApp]) -> None:
-    """Put ``wrap`` around the whole stack the app builds, outside every layer of it: the
-    app's own ``build_middleware_stack`` puts layers, and the routes it answers itself, in
-    front of FastAPI's middleware, where ``add_middleware`` would not reach them."""
-    build = app.build_middleware_stack
-
-    def build_wrapped() -> ASGIApp:
-        return wrap(build())
-
-    app.build_middleware_stack = build_wrapped  # type: ignore[method-assign]
+    return _Tracing(provider, OpenTelemetryMiddleware)
 
 
 # Where the query string waits while OpenTelemetry's middleware looks at the request.
@@ -301,7 +331,7 @@ def _method(scope: Scope) -> str:
 
 
 class _JobSpans:
-    """``runner.trace_run``: a span around each job run, with its id and outcome."""
+    """``Telemetry.trace_run``: a span around each job run, with its id and outcome."""
 
     def __init__(self, tracer: Tracer) -> None:
         from opentelemetry.trace import StatusCode
@@ -309,7 +339,7 @@ class _JobSpans:
         self._tracer = tracer
         self._error = StatusCode.ERROR
 
-    async def __call__(self, run: JobRun, execution: Coroutine[Any, Any, None]) -> None:
+    async def __call__(self, run: TracedRun, execution: Coroutine[Any, Any, None]) -> None:
         with self._tracer.start_as_current_span(
             "job run", attributes={"feature_planner.job.id": run.job_id}
         ) as span:

@@ -25,7 +25,6 @@ from typing import Any
 
 import pytest
 import schemathesis
-from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation import GenerationMode
@@ -34,6 +33,7 @@ from schemathesis.python import asgi
 from feature_planner.config import load_settings
 from feature_planner.jobs.service import is_uuid4
 from feature_planner.web.app import create_app
+from feature_planner.web.application import PlannerApp
 
 TOKEN = "token-alice"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
@@ -47,7 +47,7 @@ VALID_BODY = {"pageOrComponent": "Cart", "featureType": "enhancement", "priority
 PROFILE = {"name": "Fuzzer", "role": "r", "focus": "f", "systemPrompt": "p", "isActive": False}
 
 
-def build_app(repository: Path, database_url: str = "sqlite://") -> FastAPI:
+def build_app(repository: Path, database_url: str = "sqlite://") -> PlannerApp:
     return create_app(
         load_settings(
             provider="scripted",
@@ -118,7 +118,7 @@ SETTINGS = settings(
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[FastAPI]:
+def app(tmp_path: Path) -> Iterator[PlannerApp]:
     """A new app per test, with its own agent database and job store."""
     yield build_app(tmp_path, f"sqlite:///{tmp_path}/agents.db")
     asgi.shutdown_lifespans()  # Schemathesis's plugin does it too; no lifespan outlives its test
@@ -138,7 +138,7 @@ def count_cases(request: pytest.FixtureRequest) -> Iterator[Counter[str]]:
             assert count >= EXAMPLES, f"{label}: only {count} cases ran"
 
 
-def _prepare(case: schemathesis.Case, app: FastAPI) -> None:
+def _prepare(case: schemathesis.Case, app: PlannerApp) -> None:
     """Give some valid cases something real to act on. A job route gets a job of alice's,
     in the state that the generated id's first digit picks (or keeps the random id: 404);
     GET and DELETE of the agent find an agent half the time. Invalid cases are left alone:
@@ -170,7 +170,7 @@ def _prepare(case: schemathesis.Case, app: FastAPI) -> None:
     case.path_parameters["job_id"] = job_id
 
 
-def test_the_served_document_is_the_fuzzed_one(app: FastAPI) -> None:
+def test_the_served_document_is_the_fuzzed_one(app: PlannerApp) -> None:
     with asgi.get_client(app) as client:
         response = client.get("/openapi.json")
     assert response.status_code == 200
@@ -205,7 +205,7 @@ def test_no_check_is_switched_off() -> None:
 @SETTINGS
 @pytest.mark.timeout(120)
 def test_every_operation_keeps_its_contract(
-    case: schemathesis.Case, app: FastAPI, count_cases: Counter[str]
+    case: schemathesis.Case, app: PlannerApp, count_cases: Counter[str]
 ) -> None:
     count_cases[case.operation.label] += 1
     _prepare(case, app)
@@ -216,7 +216,7 @@ def test_every_operation_keeps_its_contract(
 @SETTINGS
 @pytest.mark.timeout(120)
 def test_every_api_operation_refuses_anonymous_callers(
-    case: schemathesis.Case, app: FastAPI, count_cases: Counter[str]
+    case: schemathesis.Case, app: PlannerApp, count_cases: Counter[str]
 ) -> None:
     count_cases[case.operation.label] += 1
     response = case.call_and_validate(app=app)
@@ -235,7 +235,9 @@ def test_every_api_operation_refuses_anonymous_callers(
         (AGENT_PATH, {"GET", "PUT", "DELETE"}),
     ],
 )
-def test_405_lists_every_method_of_the_resource(app: FastAPI, path: str, methods: set[str]) -> None:
+def test_405_lists_every_method_of_the_resource(
+    app: PlannerApp, path: str, methods: set[str]
+) -> None:
     with asgi.get_client(app) as client:
         response = client.patch(path, headers=AUTH)
     assert response.status_code == 405
@@ -243,14 +245,14 @@ def test_405_lists_every_method_of_the_resource(app: FastAPI, path: str, methods
 
 
 @pytest.mark.parametrize("field", [{"isActive": 0}, {"temperature": "0.5"}])
-def test_agent_body_types_are_strict(app: FastAPI, field: dict[str, Any]) -> None:
+def test_agent_body_types_are_strict(app: PlannerApp, field: dict[str, Any]) -> None:
     body = {"name": "n", "role": "r", "focus": "f", "systemPrompt": "p", **field}
     with asgi.get_client(app) as client:
         response = client.put(AGENT_PATH, json=body, headers=AUTH)
     assert response.status_code == 422, response.text
 
 
-def test_resuming_beyond_the_last_event_sends_nothing_older(app: FastAPI) -> None:
+def test_resuming_beyond_the_last_event_sends_nothing_older(app: PlannerApp) -> None:
     with asgi.get_client(app) as client:
         created = client.post(CREATE_PATH, json=VALID_BODY, headers=AUTH)
         job_id = created.json()["data"]["jobId"]
@@ -261,7 +263,7 @@ def test_resuming_beyond_the_last_event_sends_nothing_older(app: FastAPI) -> Non
     assert all(event_id > 1000 for event_id in ids[1:]), ids
 
 
-def test_head_on_a_stream_does_not_start_the_job(app: FastAPI) -> None:
+def test_head_on_a_stream_does_not_start_the_job(app: PlannerApp) -> None:
     with asgi.get_client(app) as client:
         job_id = client.post(CREATE_PATH, json=VALID_BODY, headers=AUTH).json()["data"]["jobId"]
         assert client.head(f"{CREATE_PATH}/{job_id}", headers=AUTH).status_code == 405

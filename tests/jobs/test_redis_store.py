@@ -9,10 +9,18 @@ from typing import Any
 
 import pytest
 
+from feature_planner import events
+from feature_planner.events import JobEvent
 from feature_planner.jobs import redis_schema as schema
 from feature_planner.jobs.redis_store import RedisJobStore
-from feature_planner.jobs.store import JobEvent, JobRecord, JobTTLs
-from feature_planner.models import FeatureType, JobState, PriorityLevel, SuggestionRequest
+from feature_planner.jobs.store import JobRecord, JobTTLs
+from feature_planner.models import (
+    FeatureType,
+    JobState,
+    PriorityLevel,
+    SuggestionRequest,
+    TokenUsage,
+)
 from feature_planner.redis_client import connect_redis
 from tests.redis_server import RedisServer
 
@@ -32,7 +40,7 @@ async def store(redis_server: RedisServer) -> AsyncIterator[RedisJobStore]:
 
 
 def delta(event_id: int) -> JobEvent:
-    return JobEvent.build(event_id, "delta", f'{{"text":"{event_id}"}}')
+    return JobEvent.of(event_id, events.delta(str(event_id), event_id))
 
 
 async def test_finish_waits_for_the_writers_flush_in_flight(
@@ -41,7 +49,7 @@ async def test_finish_waits_for_the_writers_flush_in_flight(
     """The writer's batch is slow to reach Redis while the run ends: the end's own flush must
     not overtake it, or the writer's lower ids are refused and those deltas are lost."""
     await store.create(JobRecord("job", "u", REQUEST, JobState.PENDING, 0, 0))
-    assert await store.claim("job", "runner")
+    assert await store.claim("job", "runner", on_cancel=lambda message: None)
 
     gate = asyncio.Event()
     held = asyncio.Event()
@@ -67,7 +75,16 @@ async def test_finish_waits_for_the_writers_flush_in_flight(
         store.append("job", delta(event_id))
     await asyncio.wait_for(held.wait(), 5)  # the writer holds events 1-5, not yet sent
     store.append("job", delta(6))
-    final = JobEvent.build(7, "complete", '{"suggestions":[]}')
+    result = events.complete(
+        suggestions=[],
+        context="",
+        token_usage=TokenUsage(),
+        execution_time_ms=1,
+        retry_count=0,
+        provider="scripted",
+        model="none",
+    )
+    final = JobEvent.of(7, result)
     store.append("job", final)
     finishing = asyncio.create_task(store.finish("job", JobState.COMPLETED, 7))
     await asyncio.sleep(0.05)

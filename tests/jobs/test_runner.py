@@ -8,14 +8,14 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feature_planner.agent.base import PlanRequest
+from feature_planner.agent.base import PlanRequest, PlanResult
 from feature_planner.agent.providers import ScriptedProvider
 from feature_planner.jobs.memory import MemoryJobStore
 from feature_planner.jobs.relay import Subscriber
 from feature_planner.jobs.runner import JobRun
 from feature_planner.jobs.store import JobRecord
 from feature_planner.models import FeatureType, JobState, PriorityLevel, SuggestionRequest
-from feature_planner.sse import ServerSentEvent, SSEDecoder
+from tests.sse_decoder import ServerSentEvent, SSEDecoder
 
 REQUEST = SuggestionRequest(
     page_or_component="Cart", feature_type=FeatureType.ENHANCEMENT, priority_level=PriorityLevel.LOW
@@ -28,7 +28,7 @@ async def run_job(
     store = MemoryJobStore()
     record = JobRecord("job", "u", REQUEST, JobState.PENDING, 0, 0)
     await store.create(record)
-    assert await store.claim("job", "runner")
+    assert await store.claim("job", "runner", on_cancel=lambda message: None)
     log = await store.subscribe_log("job")
     assert log is not None
     subscriber = Subscriber(log, 0)
@@ -66,7 +66,7 @@ async def test_cancel_flushes_buffered_text_before_the_error() -> None:
     provider = ScriptedProvider(["a", "b", "c", "d"], interval_s=[0, 0, 0, 10])
     store = MemoryJobStore()
     await store.create(JobRecord("job", "u", REQUEST, JobState.PENDING, 0, 0))
-    await store.claim("job", "runner")
+    await store.claim("job", "runner", on_cancel=lambda message: None)
     log = await store.subscribe_log("job")
     assert log is not None
     run = JobRun(store, "job", throttle_s=60, time_limit_s=60)
@@ -98,4 +98,16 @@ async def test_an_unexpected_exception_becomes_an_execution_error_without_detail
     assert [e.event for e in events] == ["delta", "error"]
     assert events[-1].json()["code"] == "EXECUTION_ERROR"
     assert "secret" not in events[-1].data
+    assert run.state is JobState.FAILED
+
+
+async def test_a_result_that_is_no_valid_complete_event_becomes_an_execution_error() -> None:
+    class Invalid(ScriptedProvider):
+        async def run(self, request, sink):  # type: ignore[no-untyped-def]
+            sink.text("done")
+            return PlanResult(suggestions=[], context="c", model=None)  # type: ignore[arg-type]
+
+    events, run, _ = await run_job(Invalid([]), throttle_s=0)
+    assert [e.event for e in events] == ["delta", "error"]
+    assert events[-1].json()["code"] == "EXECUTION_ERROR"
     assert run.state is JobState.FAILED

@@ -29,11 +29,11 @@ from feature_planner.agent.providers import scripted_text
 from feature_planner.config import load_settings
 from feature_planner.jobs.service import JobService
 from feature_planner.serving import BackgroundServer, free_port
-from feature_planner.sse import ServerSentEvent, SSEDecoder
 from feature_planner.web.app import create_app
 from tests.conftest import ALICE, API, BOB, VALID_BODY
 from tests.log_scan import find_secrets
 from tests.redis_server import RedisServer
+from tests.sse_decoder import ServerSentEvent, SSEDecoder
 
 USERS = f"alice={ALICE},bob={BOB}"
 LOGIN_LINK_LINE = re.compile(r"Open http://\S+/auth/login\?token=[\w.-]+ to log in as \w+")

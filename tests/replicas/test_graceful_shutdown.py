@@ -10,7 +10,6 @@ import time
 
 import httpx
 
-from feature_planner.sse import ServerSentEvent
 from tests.replicas.conftest import (
     LONG_RUN,
     Received,
@@ -18,6 +17,7 @@ from tests.replicas.conftest import (
     ReplicaFactory,
     expected_text,
 )
+from tests.sse_decoder import ServerSentEvent
 
 SECRET = "shared-secret-key-of-the-replicas-0123456789"
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from redis import Redis
 
 from feature_planner.jobs.redis_schema import events_key, job_key
-from feature_planner.sse import ServerSentEvent
 from tests.conftest import BOB
 from tests.redis_server import RedisServer
 from tests.replicas.conftest import (
@@ -26,6 +25,7 @@ from tests.replicas.conftest import (
     expected_text,
     wait_until,
 )
+from tests.sse_decoder import ServerSentEvent
 
 
 def is_delta(event: ServerSentEvent) -> bool:
@@ -297,7 +297,7 @@ def test_redis_restarted_within_the_grace_during_a_stream(
 ) -> None:
     """A restarted redis-server without persistence is empty: the job is gone. Streams on
     the runner's replica and on another one end with STORE_UNAVAILABLE (the keeper finds
-    the record gone: ``_end_lost_jobs`` → ``_end_mirror``); nothing hangs, nothing leaks."""
+    the record gone: ``_end_lost_jobs`` → ``StreamReader.end``); nothing hangs, nothing leaks."""
     settings = {**LONG_RUN, "store_outage_grace_s": 5, "runner_lease_s": 1}
     a, b = replicas(own_redis.url, **settings), replicas(own_redis.url, **settings)
     job_id = a.create_job()

@@ -12,10 +12,11 @@ import pytest
 from feature_planner.config import load_settings
 from feature_planner.errors import StoreUnavailableError
 from feature_planner.serving import BackgroundServer
-from feature_planner.web.agent_api import AGENT_PATH
 from feature_planner.web.app import create_app
+from feature_planner.web.paths import AGENT_PATH
 from feature_planner.web.state import AppState
 from tests.conftest import ALICE, BOB, LiveServer
+from tests.web.document import resolve
 
 PROFILE: dict[str, Any] = {
     "name": "Accessibility reviewer",
@@ -296,7 +297,7 @@ def test_openapi_describes_the_three_routes(server: LiveServer) -> None:
     spec = server.http.get("/openapi.json").json()
     operations = spec["paths"][AGENT_PATH]
     assert set(operations) >= {"get", "put", "delete"}
-    body = operations["put"]["requestBody"]["content"]["application/json"]["schema"]
+    body = resolve(spec, operations["put"]["requestBody"]["content"]["application/json"]["schema"])
     assert body["additionalProperties"] is False
     assert set(body["properties"]) == set(PROFILE)
     assert body["properties"]["temperature"]["maximum"] == 1
@@ -304,9 +305,10 @@ def test_openapi_describes_the_three_routes(server: LiveServer) -> None:
     assert {"200", "401", "503"} <= set(operations["get"]["responses"])
     assert "404" not in operations["get"]["responses"]  # no agent is 200 `data: null`
     data = operations["get"]["responses"]["200"]["content"]["application/json"]["schema"]
-    data = data["properties"]["data"]
+    data = resolve(spec, data)["properties"]["data"]
     assert {"type": "null"} in data["anyOf"]
-    assert any(set(PROFILE) <= set(item.get("properties", {})) for item in data["anyOf"])
+    profiles = [resolve(spec, item).get("properties", {}) for item in data["anyOf"]]
+    assert any(set(PROFILE) <= set(properties) for properties in profiles)
     assert {"204", "401", "403", "404"} <= set(operations["delete"]["responses"])
 
 

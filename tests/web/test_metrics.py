@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from feature_planner.sse import ServerSentEvent
 from tests.conftest import LiveServer, ServerFactory
+from tests.sse_decoder import ServerSentEvent
 
 
 def scrape(server: LiveServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

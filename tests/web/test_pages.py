@@ -13,6 +13,7 @@ from feature_planner.jobs.memory import MemoryJobStore
 from feature_planner.jobs.store import JobRecord
 from feature_planner.web.pages import render_index
 from tests.conftest import API, LiveServer, ServerFactory
+from tests.web.document import resolve
 
 # A directory name that would be markup if it were not escaped (a name cannot hold "/").
 HOSTILE_NAME = """<img src=x onerror="window.__xss=1"> & <script>window.__xss=2<"""
@@ -114,7 +115,7 @@ def test_health_and_readiness(server: LiveServer) -> None:
 def test_openapi_describes_both_phases(server: LiveServer) -> None:
     schema = server.http.get("/openapi.json").json()
     create = schema["paths"][API]["post"]
-    body = create["requestBody"]["content"]["application/json"]["schema"]
+    body = resolve(schema, create["requestBody"]["content"]["application/json"]["schema"])
     assert set(body["properties"]) == {
         "pageOrComponent",
         "featureType",

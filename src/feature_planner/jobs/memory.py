@@ -9,9 +9,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ..events import JobEvent
 from ..models import JobState
 from .relay import EventLog
-from .store import JobEvent, JobRecord, JobStore, JobTTLs
+from .store import CancelHandler, JobRecord, JobStore, JobTTLs
 
 __all__ = ["MemoryJobStore"]
 
@@ -21,6 +22,7 @@ class _Entry:
     record: JobRecord
     log: EventLog
     expires_at: float  # on the store's clock; math.inf while running
+    on_cancel: CancelHandler | None = None  # the claim's, while it runs
 
 
 class MemoryJobStore(JobStore):
@@ -50,12 +52,13 @@ class MemoryJobStore(JobStore):
         entry = self._live(job_id)
         return entry.record if entry else None
 
-    async def claim(self, job_id: str, runner_id: str) -> bool:
+    async def claim(self, job_id: str, runner_id: str, *, on_cancel: CancelHandler) -> bool:
         entry = self._live(job_id)
         if entry is None or entry.record.state is not JobState.PENDING:
             return False
         entry.record.state = JobState.IN_PROGRESS
         entry.expires_at = math.inf
+        entry.on_cancel = on_cancel
         return True
 
     async def cancel_pending(self, job_id: str, final_event: JobEvent) -> bool:
@@ -94,8 +97,9 @@ class MemoryJobStore(JobStore):
         return {job_id: len(self._watchers.get(job_id, ())) for job_id in job_ids}
 
     async def request_cancel(self, job_id: str, message: str) -> None:
-        if self.on_cancel is not None:
-            self.on_cancel(job_id, message)
+        entry = self._jobs.get(job_id)
+        if entry is not None and entry.on_cancel is not None:
+            entry.on_cancel(message)
 
     async def ping(self) -> None:
         return None
@@ -123,6 +127,7 @@ class MemoryJobStore(JobStore):
         entry.record.state = state
         entry.record.last_event_id = last_event_id
         entry.expires_at = self._clock() + self._ttls.after(state)
+        entry.on_cancel = None
         entry.log.finish()
 
     def _live(self, job_id: str) -> _Entry | None:

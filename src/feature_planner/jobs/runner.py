@@ -9,30 +9,19 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from .. import events
 from ..agent.base import PlanRequest, PlanResult, Provider
 from ..agent.profile import AgentProfile
 from ..errors import ProviderError, StoreUnavailableError
+from ..events import JobEvent
 from ..metrics import Metrics
-from ..models import ErrorCode, JobState
-from ..sse import dump_json
+from ..models import CompleteEvent, ErrorCode, ErrorEvent, EventModel, JobState
 from .coalesce import DeltaCoalescer
-from .store import JobEvent, JobStore
+from .store import JobStore
 
-__all__ = ["AgentLookup", "JobRun", "now_ms"]
+__all__ = ["AgentLookup", "JobRun", "RunTracer"]
 
 logger = logging.getLogger("feature_planner.jobs")
-
-# Set by ``telemetry`` when tracing is on: wraps each run (a span per job). Otherwise None.
-trace_run: Callable[[JobRun, Coroutine[Any, Any, None]], Coroutine[Any, Any, None]] | None = None
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def error_event(event_id: int, code: ErrorCode, message: str) -> JobEvent:
-    data = {"message": message, "code": code.value, "timestamp": now_ms()}
-    return JobEvent.build(event_id, "error", dump_json(data))
 
 
 class JobRun:
@@ -40,6 +29,7 @@ class JobRun:
 
     ``cancel(message)`` ends the run with ``CANCELLED``; the time limit ends it with
     ``TIMEOUT``. Whatever ends it, buffered text is flushed before the final event.
+    ``trace`` (telemetry's, when tracing is on) wraps the run: a span per job.
     """
 
     def __init__(
@@ -51,10 +41,12 @@ class JobRun:
         time_limit_s: float,
         metrics: Metrics | None = None,
         user_id: str | None = None,
+        trace: RunTracer | None = None,
     ) -> None:
         self.job_id = job_id
         self.user_id = user_id
         self._metrics = metrics
+        self._trace = trace
         self._started = time.perf_counter()
         self._first_delta_s: float | None = None
         self._deltas = 0
@@ -76,7 +68,7 @@ class JobRun:
 
     def activity(self, tool: str, detail: str) -> None:
         self._coalescer.flush()
-        self._emit("activity", {"tool": tool, "detail": detail, "timestamp": now_ms()})
+        self._emit(events.activity(tool, detail))
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -85,8 +77,8 @@ class JobRun:
     ) -> asyncio.Task[None]:
         """Run in a task of its own; ``agent`` loads the user's custom agent first."""
         execution = self._execute(provider, request, agent)
-        if trace_run is not None:
-            execution = trace_run(self, execution)
+        if self._trace is not None:
+            execution = self._trace(self, execution)
         self.task = asyncio.get_running_loop().create_task(execution, name=f"job-{self.job_id}")
         return self.task
 
@@ -106,13 +98,17 @@ class JobRun:
     ) -> None:
         started = self._started = time.perf_counter()
         usage = None
+        state = JobState.FAILED
+        final: CompleteEvent | ErrorEvent
         try:
             async with asyncio.timeout(self._time_limit_s):
                 if agent is not None:
                     request = dataclasses.replace(request, agent=await _load(agent))
                 result = await provider.run(request, self)
+            # Made (and validated) here: a result that is not a valid `complete` fails the run.
+            final = _complete(result, provider, round((time.perf_counter() - started) * 1000))
         except TimeoutError:
-            state, name, data = self._failure(
+            final = events.error(
                 ErrorCode.TIMEOUT, f"The run exceeded the time limit of {self._time_limit_s:g} s"
             )
         except asyncio.CancelledError:
@@ -120,33 +116,27 @@ class JobRun:
             if current is not None:
                 current.uncancel()
             if self._abandoned:
-                state, name, data = self._failure(ErrorCode.WORKER_LOST, self._cancel_message)
+                final = events.error(ErrorCode.WORKER_LOST, self._cancel_message)
             else:
-                state, name, data = self._failure(ErrorCode.CANCELLED, self._cancel_message)
+                final = events.error(ErrorCode.CANCELLED, self._cancel_message)
                 state = JobState.CANCELLED
         except ProviderError as exc:
-            state, name, data = self._failure(ErrorCode.PROVIDER_ERROR, str(exc))
+            final = events.error(ErrorCode.PROVIDER_ERROR, str(exc))
         except Exception:
             logger.exception("job %s failed", self.job_id)
-            state, name, data = self._failure(
+            final = events.error(
                 ErrorCode.EXECUTION_ERROR, "The run failed unexpectedly; please try again"
             )
         else:
-            usage = result.token_usage
-            elapsed_ms = round((time.perf_counter() - started) * 1000)
-            state, name, data = (
-                JobState.COMPLETED,
-                "complete",
-                _complete(result, provider, elapsed_ms),
-            )
+            usage, state = result.token_usage, JobState.COMPLETED
         self._coalescer.flush()
-        self._emit(name, data)
+        self._emit(final)
         self.state = state
-        self.code = data.get("code")
+        self.code = final.code if isinstance(final, ErrorEvent) else None
         if self._metrics is not None:
             self._metrics.job_finished(
                 state.value,
-                data.get("code", ""),
+                self.code or "",
                 duration_s=time.perf_counter() - started,
                 deltas=self._deltas,
                 first_delta_s=self._first_delta_s,
@@ -157,7 +147,7 @@ class JobRun:
             "user_id": self.user_id,
             "transition": "finished",
             "outcome": state.value,
-            "code": data.get("code"),
+            "code": self.code,
             "duration_ms": round((time.perf_counter() - started) * 1000),
             "events": self._last_id,
             "input_tokens": usage.input_tokens if usage is not None else None,
@@ -171,29 +161,21 @@ class JobRun:
             return
         logger.info("job %s", state.value, extra=outcome)
 
-    @staticmethod
-    def _failure(code: ErrorCode, message: str) -> tuple[JobState, str, dict[str, Any]]:
-        return (
-            JobState.FAILED,
-            "error",
-            {"message": message, "code": code.value, "timestamp": now_ms()},
-        )
-
     def _publish_delta(self, text: str) -> None:
         if self._first_delta_s is None:
             self._first_delta_s = time.perf_counter() - self._started
         self._deltas += 1
         self._total_length += len(text)
-        self._emit(
-            "delta", {"text": text, "totalLength": self._total_length, "timestamp": now_ms()}
-        )
+        self._emit(events.delta(text, self._total_length))
 
-    def _emit(self, name: str, data: dict[str, Any]) -> None:
+    def _emit(self, event: EventModel) -> None:
         self._last_id += 1
-        self._store.append(self.job_id, JobEvent.build(self._last_id, name, dump_json(data)))
+        self._store.append(self.job_id, JobEvent.of(self._last_id, event))
 
 
 AgentLookup = Callable[[], Awaitable[AgentProfile | None]]
+# Wraps the coroutine of a run (telemetry: a span around it, with the run's outcome).
+RunTracer = Callable[[JobRun, Coroutine[Any, Any, None]], Coroutine[Any, Any, None]]
 
 
 async def _load(agent: AgentLookup) -> AgentProfile | None:
@@ -205,17 +187,14 @@ async def _load(agent: AgentLookup) -> AgentProfile | None:
         ) from None
 
 
-def _complete(result: PlanResult, provider: Provider, elapsed_ms: int) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "suggestions": [s.to_wire() for s in result.suggestions],
-        "context": result.context,
-        "tokenUsage": result.token_usage.to_wire(),
-        "executionTimeMs": elapsed_ms,
-        "retryCount": result.retry_count,
-        "provider": provider.name,
-        "model": result.model,
-        "timestamp": now_ms(),
-    }
-    if result.notice:
-        data["notice"] = result.notice
-    return data
+def _complete(result: PlanResult, provider: Provider, elapsed_ms: int) -> CompleteEvent:
+    return events.complete(
+        suggestions=result.suggestions,
+        context=result.context,
+        token_usage=result.token_usage,
+        execution_time_ms=elapsed_ms,
+        retry_count=result.retry_count,
+        provider=provider.name,
+        model=result.model,
+        notice=result.notice,
+    )

@@ -13,9 +13,11 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from .. import events
 from ..agent.base import PlanRequest, Provider
 from ..agent.profile import AgentProfile
 from ..errors import (
@@ -29,25 +31,23 @@ from ..errors import (
     ServerDrainingError,
     TooManyStreamsError,
 )
+from ..events import JobEvent, now_ms
 from ..limits import CreateLimiter, StreamLimiter
 from ..metrics import Metrics
 from ..models import ErrorCode, JobState, SuggestionRequest
-from ..sse import dump_json, encode_event
+from ..sse import encode_comment
 from .relay import EventLog, Heartbeat, Subscriber
-from .runner import JobRun, error_event, now_ms
+from .runner import JobRun, RunTracer
 from .store import JobRecord, JobStore
 
-__all__ = ["JobService", "NothingMoreError", "ServiceLimits"]
+__all__ = ["JobService", "ServiceLimits"]
 
 logger = logging.getLogger("feature_planner.jobs")
 
-STREAM_PATH = "/api/feature-planner/suggest-feature/"
 # What a handed-off stream ends with: reconnect soon (an EventSource waits `retry` ms).
-RECONNECT_ELSEWHERE = b": this server is shutting down; reconnect to resume\nretry: 250\n\n"
-
-
-class NothingMoreError(Exception):
-    """The client resumes from the job's final event: answer 204, it must stop reconnecting."""
+RECONNECT_ELSEWHERE = encode_comment(
+    "this server is shutting down; reconnect to resume", retry_ms=250
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +71,7 @@ class JobService:
         stream_limiter: StreamLimiter,
         agents: Callable[[str], Awaitable[AgentProfile | None]] | None = None,
         metrics: Metrics | None = None,
+        trace_run: RunTracer | None = None,
     ) -> None:
         self.store = store
         self.provider = provider
@@ -80,6 +81,7 @@ class JobService:
         self._stream_limiter = stream_limiter
         self._agents = agents  # the user's active custom agent, by user id
         self.metrics = metrics or Metrics()
+        self.trace_run = trace_run  # telemetry's span around each run, when tracing is on
         self._heartbeat = Heartbeat(limits.heartbeat_s)
         self._runs: dict[str, JobRun] = {}
         self._unwatched_since: dict[str, float] = {}
@@ -88,7 +90,6 @@ class JobService:
         self.executions = 0  # runs started by this process, for tests and metrics
         self.draining = False
         self._drain_started = 0.0
-        store.on_cancel = self._cancel_local
         self.metrics.watch_open_streams(lambda: self.open_streams)
         self._streams_per_job: dict[str, int] = {}
         self._relayed_by_closed_streams = 0
@@ -185,8 +186,14 @@ class JobService:
 
     # -- Phase 2 -------------------------------------------------------------------------
 
-    async def open_stream(self, user_id: str, job_id: str, last_event_id: int | None) -> Subscriber:
-        """Check, claim (first subscriber only) and subscribe; raise a refusal otherwise."""
+    async def open_stream(
+        self, user_id: str, job_id: str, last_event_id: int | None
+    ) -> Subscriber | None:
+        """Check, claim (first subscriber only) and subscribe; raise a refusal otherwise.
+
+        ``None``: the client resumes from the job's final event, so there is nothing more to
+        send, ever (the web layer answers 204, which tells an ``EventSource`` to stop).
+        """
         if self.draining:
             raise ServerDrainingError
         job = await self._owned_job(user_id, job_id)
@@ -197,14 +204,16 @@ class JobService:
                     "resume with Last-Event-ID to receive its remaining events"
                 )
             if last_event_id >= job.last_event_id:
-                raise NothingMoreError
+                return None
         try:
             stream_id = await self._stream_limiter.acquire(user_id)
         except TooManyStreamsError:
             self.metrics.refusals.labels("streams").inc()
             raise
         try:
-            if job.state is JobState.PENDING and await self.store.claim(job.id, self.runner_id):
+            if job.state is JobState.PENDING and await self.store.claim(
+                job.id, self.runner_id, on_cancel=partial(self._cancel_local, job.id)
+            ):
                 self._start_run(job)
             log = await self.store.subscribe_log(job.id)
             if log is None:
@@ -213,13 +222,10 @@ class JobService:
             self._stream_limiter.release(user_id, stream_id)
             raise
         after = last_event_id or 0
-        connected: dict[str, Any] = {"jobId": job.id, "timestamp": now_ms()}
-        if last_event_id is not None:
-            connected["resumedFrom"] = last_event_id
         subscriber = Subscriber(
             log,
             after,
-            first=encode_event(after, "connected", dump_json(connected)),
+            first=events.frame(after, events.connected(job.id, resumed_from=last_event_id)),
             on_close=lambda sub: self._detach(sub, user_id, job.id, stream_id, log),
         )
         self._heartbeat.add(subscriber)
@@ -276,6 +282,7 @@ class JobService:
             time_limit_s=self.limits.time_limit_s,
             metrics=self.metrics,
             user_id=job.user_id,
+            trace=self.trace_run,
         )
         self._runs[job.id] = run
         self.executions += 1
@@ -305,7 +312,7 @@ class JobService:
             raise JobFinishedError(f"The job has already {job.state.value}; nothing to cancel")
         message = "The job was cancelled by its owner"
         if job.state is JobState.PENDING and await self.store.cancel_pending(
-            job.id, error_event(1, ErrorCode.CANCELLED, message)
+            job.id, JobEvent.of(1, events.error(ErrorCode.CANCELLED, message))
         ):
             logger.info("job cancelled before it ran", extra=_fields(job, "cancelled"))
             return

@@ -11,11 +11,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ..events import JobEvent
 from ..models import JobState, SuggestionRequest
-from ..sse import encode_event
 from .relay import EventLog
 
-__all__ = ["JobEvent", "JobRecord", "JobStore", "JobTTLs"]
+__all__ = ["CancelHandler", "JobRecord", "JobStore", "JobTTLs"]
 
 
 @dataclass(slots=True)
@@ -27,24 +27,6 @@ class JobRecord:
     created_at_ms: int
     expires_at_ms: int
     last_event_id: int = 0  # the id of the final event once the job has finished
-
-
-@dataclass(frozen=True, slots=True)
-class JobEvent:
-    """One event of a job: its id, name and JSON data, and its SSE frame, built once."""
-
-    id: int
-    name: str
-    data: str
-    frame: bytes
-
-    @classmethod
-    def build(cls, event_id: int, name: str, data: str) -> JobEvent:
-        return cls(event_id, name, data, encode_event(event_id, name, data))
-
-    @property
-    def is_final(self) -> bool:
-        return self.name in ("complete", "error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,17 +45,12 @@ class JobTTLs:
         return self.finished
 
 
-CancelHandler = Callable[[str, str], None]
+# Stops the run of a claimed job, with the message of its final ``error`` event.
+CancelHandler = Callable[[str], None]
 
 
 class JobStore(ABC):
-    """Records and event logs of jobs. Every method may raise ``StoreUnavailableError``.
-
-    ``on_cancel(job_id, message)`` is called when a cancellation for a job reaches this
-    process (the service sets it; it cancels the run if it runs here).
-    """
-
-    on_cancel: CancelHandler | None = None
+    """Records and event logs of jobs. Every method may raise ``StoreUnavailableError``."""
 
     @abstractmethod
     async def create(self, job: JobRecord) -> None:
@@ -84,11 +61,13 @@ class JobStore(ABC):
         """The job, or None if there is no such job or it expired."""
 
     @abstractmethod
-    async def claim(self, job_id: str, runner_id: str) -> bool:
+    async def claim(self, job_id: str, runner_id: str, *, on_cancel: CancelHandler) -> bool:
         """Move a pending job to in_progress; True for exactly one caller, ever.
 
         The caller then holds the job's lease until ``finish``; the store renews it while
-        this process lives.
+        this process lives. Until then, ``on_cancel(message)`` is called in this process
+        when the job must stop: its owner cancelled it (``request_cancel``, from any
+        process), or the store took the job from this runner (its lease was lost).
         """
 
     @abstractmethod
@@ -127,7 +106,7 @@ class JobStore(ABC):
 
     @abstractmethod
     async def request_cancel(self, job_id: str, message: str) -> None:
-        """Make ``on_cancel`` run in whichever process runs the job."""
+        """Call the ``on_cancel`` of the job's claim, in whichever process holds it."""
 
     @abstractmethod
     async def ping(self) -> None:

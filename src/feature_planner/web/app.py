@@ -4,22 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import jwt
 import redis.asyncio as aioredis
-from fastapi import FastAPI, Request
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.cors import CORSMiddleware
-from starlette.responses import Response
-from starlette.types import ASGIApp
 
 from .. import __version__
 from ..agent.base import Provider
 from ..agent.providers import build_provider
-from ..agents import AgentStore
+from ..agent_store import AgentStore
 from ..auth import (
     ApiKeyAuthenticator,
     Authenticator,
@@ -32,7 +25,7 @@ from ..auth import (
 )
 from ..auth.oidc import public_key_jwk
 from ..config import Settings, load_settings
-from ..errors import ConfigurationError, FeaturePlannerError
+from ..errors import ConfigurationError
 from ..jobs.memory import MemoryJobStore
 from ..jobs.redis_store import RedisJobStore
 from ..jobs.service import JobService, ServiceLimits
@@ -47,13 +40,9 @@ from ..limits import (
 )
 from ..logs import redact_access_log
 from ..redis_client import connect_redis, guarded
-from ..telemetry import instrument
-from . import api, openapi, pages
-from .agent_api import AgentApi
-from .fast_path import FastPath
-from .guard import RequestGuard
-from .request_id import RequestIdMiddleware
-from .responses import handle_feature_planner_error, handle_unexpected_error, json_bytes
+from ..telemetry import RunTracer, Telemetry
+from .application import PlannerApp
+from .routes import ROUTES
 from .shutdown import on_shutdown_signal
 from .state import AppState
 
@@ -65,13 +54,14 @@ def create_app(
     *,
     store: JobStore | None = None,
     provider: Provider | None = None,
-) -> FastAPI:
+) -> PlannerApp:
     """The application. ``store`` and ``provider`` replace the ones the settings choose."""
     settings = settings or load_settings()
-    state = _build_state(settings, store, provider)
+    telemetry = Telemetry.from_environment()
+    state = _build_state(settings, store, provider, telemetry.trace_run)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: PlannerApp) -> AsyncIterator[None]:
         redact_access_log()
         await state.agents.start()
         await state.service.start()
@@ -90,66 +80,28 @@ def create_app(
             await state.agents.close()
             await state.auth.close()
 
-    job_routes = api.PlannerApi(state)
     app = PlannerApp(
-        job_routes,
-        settings.cors_origins,
-        title="Feature Planner",
-        version=__version__,
-        description="AI feature suggestions for a page or component, streamed in two phases.",
-        lifespan=lifespan,
-        # Swagger UI would load scripts from a CDN and run inline ones, which the pages'
-        # CSP forbids; the schema itself stays at /openapi.json.
-        docs_url=None,
-        redoc_url=None,
-        # Built-in OpenTelemetry costs per request even with no exporter configured.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        ROUTES,
+        state,
+        cors_origins=settings.cors_origins,
+        lifespan=telemetry.around_lifespan(lifespan),
+        around=telemetry.around_requests,
+        info={
+            "title": "Feature Planner",
+            "version": __version__,
+            "description": "AI feature suggestions for a page or component, streamed in two "
+            "phases.",
+        },
     )
-    app.state.planner = state
-    app.add_exception_handler(FeaturePlannerError, handle_feature_planner_error)
-    app.add_exception_handler(StarletteHTTPException, _http_exception)
-    app.add_exception_handler(Exception, handle_unexpected_error)
-    job_routes.mount(app)
-    AgentApi(state, state.agents).mount(app)
-    app.include_router(pages.router)
-    openapi.install_security(app)
-    static = resources.files("feature_planner.web").joinpath("static")
-    app.mount("/static", pages.StaticAssets(directory=str(static)), name="static")
-    instrument(app)
     return app
 
 
-class PlannerApp(FastAPI):
-    """FastAPI, with the layers every request needs put in front of it, and the hot job
-    routes answered there (``FastPath``) without FastAPI's own middleware and router."""
-
-    def __init__(self, job_routes: api.PlannerApi, cors_origins: list[str], **options: Any):
-        super().__init__(**options)
-        self._job_routes = job_routes
-        self._cors_origins = cors_origins
-
-    def build_middleware_stack(self) -> ASGIApp:
-        routes = self._job_routes
-        app: ASGIApp = FastPath(
-            super().build_middleware_stack(),
-            collection=api.PREFIX + "/suggest-feature",
-            create=routes.create_job,
-            stream=routes.stream_job,
-            cancel=routes.cancel_job,
-        )
-        if self._cors_origins:
-            app = CORSMiddleware(
-                app,
-                allow_origins=self._cors_origins,
-                allow_methods=["GET", "POST", "PUT", "DELETE"],
-                allow_headers=["authorization", "content-type", "last-event-id"],
-                expose_headers=["location", "retry-after"],
-                max_age=600,
-            )
-        return RequestIdMiddleware(RequestGuard(app))
-
-
-def _build_state(settings: Settings, store: JobStore | None, provider: Provider | None) -> AppState:
+def _build_state(
+    settings: Settings,
+    store: JobStore | None,
+    provider: Provider | None,
+    trace_run: RunTracer | None,
+) -> AppState:
     ttls = JobTTLs(
         pending=settings.pending_ttl_s,
         completed=settings.completed_ttl_s,
@@ -196,6 +148,7 @@ def _build_state(settings: Settings, store: JobStore | None, provider: Provider 
         create_limiter=create_limiter,
         stream_limiter=stream_limiter,
         agents=agents.active,
+        trace_run=trace_run,
     )
     # Sessions and stream tokens are signed with it: replicas must share it.
     secret_key = settings.signing_key()
@@ -264,12 +217,3 @@ def _claim_once_in_redis(client: aioredis.Redis) -> ClaimOnce:
         return bool(created)
 
     return claim_once
-
-
-async def _http_exception(request: Request, exc: Exception) -> Response:
-    """Unknown routes and methods answer in the same envelope as every other error."""
-    assert isinstance(exc, StarletteHTTPException)
-    codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
-    code = codes.get(exc.status_code, "HTTP_ERROR")
-    body = {"success": False, "error": {"code": code, "message": str(exc.detail)}}
-    return Response(json_bytes(body), exc.status_code, exc.headers, media_type="application/json")

@@ -1,43 +1,43 @@
 """The hot routes without the framework's layers.
 
-Every request through FastAPI passes Starlette's error and exception middleware, its body
-size wrapper and the router's route-by-route matching: together more than the create call
-itself costs. The three routes a job's life is made of — create, stream, cancel — are
-matched here by a string comparison and called directly, with the same handlers and the
-same error mapping; everything else goes on to the app.
+Every request through the app passes Starlette's error and exception middleware and the
+router's route-by-route matching: together more than the create call itself costs. The
+routes a job's life is made of — create, stream, cancel: the table's ``fast`` rows — are
+matched here by a dictionary lookup or a prefix and called directly, with the same handlers
+and the same error mapping; everything else goes on to the app.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Iterable
 
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import FeaturePlannerError
 from .responses import handle_feature_planner_error, handle_unexpected_error
+from .routing import BoundHandler
 
 __all__ = ["FastPath"]
 
-Handler = Callable[[Request], Awaitable[Response]]
-
 
 class FastPath:
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        collection: str,
-        create: Handler,
-        stream: Handler,
-        cancel: Handler,
-    ) -> None:
+    """``routes``: ``(method, path, handler)``; a path is literal, or ends with its only
+    parameter (``/jobs/{job_id}``), which matches one non-empty segment."""
+
+    def __init__(self, app: ASGIApp, routes: Iterable[tuple[str, str, BoundHandler]]) -> None:
         self.app = app
-        self._collection = collection
-        self._item_prefix = collection + "/"
-        self._create = create
-        self._by_method = {"GET": stream, "DELETE": cancel}
+        self._exact: dict[tuple[str, str], BoundHandler] = {}
+        self._items: dict[tuple[str, str], dict[str, BoundHandler]] = {}
+        for method, path, handler in routes:
+            prefix, brace, rest = path.partition("{")
+            if not brace:
+                self._exact[path, method] = handler
+                continue
+            name, close, tail = rest.partition("}")
+            if not close or tail or "/" in name:
+                raise ValueError(f"the fast path serves one trailing parameter, not {path!r}")
+            self._items.setdefault((prefix, name), {})[method] = handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -47,21 +47,23 @@ class FastPath:
                 return
         await self.app(scope, receive, send)
 
-    def _match(self, scope: Scope) -> Handler | None:
+    def _match(self, scope: Scope) -> BoundHandler | None:
         path: str = scope["path"]
         method: str = scope["method"]
-        if path == self._collection:
-            return self._create if method == "POST" else None
-        if path.startswith(self._item_prefix):
-            job_id = path[len(self._item_prefix) :]
-            handler = self._by_method.get(method)
-            if handler is not None and job_id and "/" not in job_id:
-                scope["path_params"] = {"job_id": job_id}
-                return handler
+        handler = self._exact.get((path, method))
+        if handler is not None:
+            return handler
+        for (prefix, name), by_method in self._items.items():
+            if path.startswith(prefix):
+                value = path[len(prefix) :]
+                handler = by_method.get(method)
+                if handler is not None and value and "/" not in value:
+                    scope["path_params"] = {name: value}
+                    return handler
         return None
 
 
-async def _serve(handler: Handler, scope: Scope, receive: Receive, send: Send) -> None:
+async def _serve(handler: BoundHandler, scope: Scope, receive: Receive, send: Send) -> None:
     request = Request(scope, receive)
     try:
         response = await handler(request)

@@ -16,12 +16,19 @@ from ..errors import (
 )
 from .responses import error_response
 
-__all__ = ["MAX_HEADER_BYTES", "MAX_PATH_CHARS", "RequestGuard"]
+__all__ = ["GUARD_ERRORS", "MAX_HEADER_BYTES", "MAX_PATH_CHARS", "RequestGuard"]
 
 MAX_PATH_CHARS = 2048
 MAX_QUERY_BYTES = 8192
 # Room for an oversized credential to reach authentication and get its 401.
 MAX_HEADER_BYTES = 128 * 1024
+
+# What the guard answers with, before any route: every route may answer these too.
+GUARD_ERRORS: tuple[type[FeaturePlannerError], ...] = (
+    BadRequestError,
+    UriTooLongError,
+    HeadersTooLargeError,
+)
 
 
 class RequestGuard:

@@ -1,4 +1,4 @@
-"""The page, the login link, and the health probes."""
+"""The page, the login link, and the health probes (``routes.py`` serves them)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,28 @@ import html
 from importlib import resources
 from pathlib import Path
 
-from fastapi import APIRouter, Request
-from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from ..auth import SESSION_COOKIE, Identity, LocalAuthenticator, check_same_origin
 from ..errors import AuthenticationError, FeaturePlannerError
 from .state import AppState
 
-__all__ = ["PAGE_SECURITY_HEADERS", "STATIC_HEADERS", "StaticAssets", "render_index", "router"]
+__all__ = [
+    "PAGE_SECURITY_HEADERS",
+    "STATIC_HEADERS",
+    "StaticAssets",
+    "healthz",
+    "index",
+    "login",
+    "logout",
+    "metrics",
+    "readyz",
+    "render_index",
+]
 
 PAGE_SECURITY_HEADERS = {
     "content-security-policy": (
@@ -61,14 +72,6 @@ _NO_LOGIN_LINKS = """<!doctype html>
 <p>Sign in through your identity provider, or call the API with a key.</p></main></body></html>
 """
 
-router = APIRouter(include_in_schema=False)
-
-
-def _state(request: Request) -> AppState:
-    state: AppState = request.app.state.planner
-    return state
-
-
 # The line of index.html that says which repository the page plans for. ``GET /`` fills it
 # in; ``/static/index.html``, served as it is, keeps it empty and hidden.
 _REPOSITORY_SLOT = '<p class="repository" id="repository" data-testid="repository" hidden></p>'
@@ -91,15 +94,14 @@ def render_index(repository: Path) -> str:
     return page.replace(_REPOSITORY_SLOT, filled, 1)
 
 
-@router.get("/")
-async def index(request: Request) -> Response:
-    page = render_index(_state(request).settings.repository)
+async def index(state: AppState, request: Request) -> Response:
+    page = render_index(state.settings.repository)
     return HTMLResponse(page, headers=PAGE_SECURITY_HEADERS)
 
 
-@router.get("/auth/login")
-async def login(request: Request, token: str = "") -> Response:
-    auth = _state(request).auth
+async def login(state: AppState, request: Request) -> Response:
+    token = request.query_params.get("token", "")
+    auth = state.auth
     if not isinstance(auth, LocalAuthenticator):
         return HTMLResponse(_NO_LOGIN_LINKS, status_code=404, headers=PAGE_SECURITY_HEADERS)
     try:
@@ -127,32 +129,26 @@ def _to_the_page() -> RedirectResponse:
     return RedirectResponse("/", status_code=303, headers={"referrer-policy": "no-referrer"})
 
 
-@router.post("/auth/logout")
-async def logout(request: Request) -> Response:
+async def logout(state: AppState, request: Request) -> Response:
     # Logging someone out from another site is a nuisance CSRF; the cookie rule applies.
-    check_same_origin(request, Identity("", "cookie"), _state(request).trusted_origins)
+    check_same_origin(request, Identity("", "cookie"), state.trusted_origins)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax")
     return response
 
 
-@router.get("/metrics", include_in_schema=True, tags=["health"], summary="Prometheus metrics")
-async def metrics(request: Request) -> Response:
-    registry = _state(request).service.metrics.registry
+async def metrics(state: AppState, request: Request) -> Response:
+    registry = state.service.metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/healthz", include_in_schema=True, tags=["health"], summary="The process is alive")
-async def healthz() -> Response:
+async def healthz(state: AppState, request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-@router.get(
-    "/readyz", include_in_schema=True, tags=["health"], summary="The job store is reachable"
-)
-async def readyz(request: Request) -> Response:
+async def readyz(state: AppState, request: Request) -> Response:
     try:
-        await _state(request).service.store.ping()
+        await state.service.store.ping()
     except FeaturePlannerError as exc:
         return JSONResponse({"status": "unavailable", "reason": exc.message}, status_code=503)
     return JSONResponse({"status": "ready"})

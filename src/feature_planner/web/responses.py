@@ -8,15 +8,16 @@ import json
 import logging
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ..errors import (
-    AuthenticationError,
     FeaturePlannerError,
-    RateLimitedError,
-    ServerDrainingError,
+    InternalError,
+    MethodNotAllowedError,
+    RouteNotFoundError,
     StoreUnavailableError,
 )
 from ..jobs.relay import Subscriber
@@ -25,6 +26,7 @@ __all__ = [
     "EventStreamResponse",
     "error_response",
     "handle_feature_planner_error",
+    "handle_http_exception",
     "handle_unexpected_error",
     "json_bytes",
     "json_response",
@@ -55,13 +57,9 @@ def json_response(
 
 
 def error_response(error: FeaturePlannerError) -> Response:
-    headers = {"cache-control": "no-store"}
-    if isinstance(error, RateLimitedError | ServerDrainingError):
-        headers["retry-after"] = str(error.retry_after)
-    if isinstance(error, AuthenticationError):
-        headers["www-authenticate"] = "Bearer"
+    """The answer to ``error``: its status, headers and body, all as its class says."""
     return Response(
-        json_bytes(error.to_wire()), error.status, headers, media_type="application/json"
+        json_bytes(error.to_wire()), error.status, error.headers(), media_type="application/json"
     )
 
 
@@ -75,8 +73,19 @@ async def handle_feature_planner_error(request: Request, exc: Exception) -> Resp
 async def handle_unexpected_error(request: Request, exc: Exception) -> Response:
     """A bug: logged with its traceback here, answered without one."""
     logger.exception("unhandled error in %s %s", request.method, request.url.path)
-    body = {"success": False, "error": {"code": "INTERNAL_ERROR", "message": "Internal error"}}
-    return Response(json_bytes(body), 500, media_type="application/json")
+    return error_response(InternalError())
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    """What the router and the static files refuse: no such route, or no such method."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        allow = (exc.headers or {}).get("Allow", "")
+        return error_response(MethodNotAllowedError(m.strip() for m in allow.split(",")))
+    if exc.status_code == 404:
+        return error_response(RouteNotFoundError())
+    # A static file that cannot be read (Starlette answers 401): the server's fault.
+    return await handle_unexpected_error(request, exc)
 
 
 class EventStreamResponse(Response):

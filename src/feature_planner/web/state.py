@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
-from ..agents import AgentStore
+from ..agent_store import AgentStore
 from ..auth import STREAM_TOKEN_PARAMETER, Authenticator, Identity, StreamTokens, check_same_origin
 from ..config import Settings
 from ..jobs.service import JobService

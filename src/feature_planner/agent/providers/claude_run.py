@@ -4,44 +4,48 @@ what becomes of what it says.
 Given: the agent's repository tools and ``submit_suggestions`` as in-process MCP tools (the
 runtime's own tools are off), hooks around ``submit_suggestions``, no settings from the
 repository, no transcripts. Said: stream events become the narrative and the usage, the
-accepted submission the result, failures ``ProviderError``s without the key. Imported only
+accepted submission the result, failures ``ProviderError``s without the key. Runs only
 with the optional ``claude-agent-sdk`` installed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from claude_agent_sdk import (
-    AssistantMessage,
-    ClaudeAgentOptions,
-    ClaudeSDKClient,
-    ClaudeSDKError,
-    CLIConnectionError,
-    CLINotFoundError,
-    HookContext,
-    HookInput,
-    HookJSONOutput,
-    HookMatcher,
-    Message,
-    ProcessError,
-    ResultMessage,
-    SdkMcpTool,
-    StreamEvent,
-    SystemMessage,
-    ToolAnnotations,
-    UserMessage,
-    create_sdk_mcp_server,
-)
+# Without the optional extra this module still imports (as every module does); the provider
+# checks for the SDK before any run and names the extra to install.
+with contextlib.suppress(ImportError):
+    from claude_agent_sdk import (
+        AssistantMessage,
+        ClaudeAgentOptions,
+        ClaudeSDKClient,
+        ClaudeSDKError,
+        CLIConnectionError,
+        CLINotFoundError,
+        HookContext,
+        HookInput,
+        HookJSONOutput,
+        HookMatcher,
+        Message,
+        ProcessError,
+        ResultMessage,
+        SdkMcpTool,
+        StreamEvent,
+        SystemMessage,
+        ToolAnnotations,
+        UserMessage,
+        create_sdk_mcp_server,
+    )
 
-# The one private import: the SDK's subprocess transport, subclassed below to stop the
-# runtime without the SDK's 5 s grace period.
-from claude_agent_sdk._internal.transport.subprocess_cli import SubprocessCLITransport
+    # The one private import: the SDK's subprocess transport, subclassed below to stop
+    # the runtime without the SDK's 5 s grace period.
+    from claude_agent_sdk._internal.transport.subprocess_cli import SubprocessCLITransport
 
 from ...errors import ProviderError
 from ..base import PlanRequest, PlanResult
@@ -73,20 +77,25 @@ def _mcp_name(tool: str) -> str:
     return f"mcp__{SERVER_NAME}__{tool}"
 
 
-class _RuntimeTransport(SubprocessCLITransport):
-    """The SDK's subprocess transport, ending the runtime at once when closed.
+@functools.cache
+def _runtime_transport() -> type[SubprocessCLITransport]:
+    """The SDK's subprocess transport, ending the runtime at once when closed (made on first
+    use, for its base class exists only with the SDK installed).
 
     The client closes it when the run ends, is cancelled or fails; the SDK's own close
     first waits up to 5 s for the runtime to exit on its own, with the API request (and
     its billing) still open.
     """
 
-    async def close(self) -> None:
-        process = self._process
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.terminate()
-        await super().close()
+    class RuntimeTransport(SubprocessCLITransport):
+        async def close(self) -> None:
+            process = self._process
+            if process is not None and process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.terminate()
+            await super().close()
+
+    return RuntimeTransport
 
 
 @dataclass
@@ -105,7 +114,7 @@ class ClaudeRun:
 
     async def execute(self) -> PlanResult:
         options = self._sdk_options()
-        transport = _RuntimeTransport(_no_input(), options)
+        transport = _runtime_transport()(_no_input(), options)
         try:
             # ClaudeSDKClient rather than query(): query()'s generator does not close the one
             # it wraps when it is closed, so a run that stops early (an accepted submission,

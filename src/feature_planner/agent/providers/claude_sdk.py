@@ -37,13 +37,12 @@ from pathlib import Path
 
 from ...errors import ConfigurationError
 from ..base import PlanRequest, PlanResult, Provider, RunSink
+from .claude_run import ClaudeRun
 from .conversation import Conversation, RepositoryToolset, ToolsFactory, sandboxed_tools
 from .options import AIOptions
 
 try:
     import claude_agent_sdk
-
-    from .claude_run import ClaudeRun
 except ImportError as exc:  # the optional dependency is not installed
     _SDK_IMPORT_ERROR: ImportError | None = exc
 else:

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from feature_planner.agent.profile import DEFAULT_AGENT, AgentProfile
-from feature_planner.agents import SCHEMA_VERSION, AgentStore
+from feature_planner.agent_store import SCHEMA_VERSION, AgentStore
 from feature_planner.errors import ConfigurationError, StoreUnavailableError
 from feature_planner.serving import free_port
 

@@ -1,0 +1,192 @@
+"""The route table: every route of the service, once.
+
+The router (``routing.py``), the fast path's match table (``fast_path.py``) and the OpenAPI
+document (``openapi.py``) are all derived from ``ROUTES``. Each path is named once
+(``paths.py``), each parameter's rules once (``params.py``), and each route's answers and
+refusals here. To add a route: its handler, then its row here.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ..errors import (
+    AgentNotFoundError,
+    AuthenticationError,
+    CrossOriginError,
+    InvalidJobIdError,
+    InvalidJsonError,
+    InvalidLastEventIdError,
+    JobFinishedError,
+    JobForbiddenError,
+    JobNotFoundError,
+    PayloadTooLargeError,
+    RateLimitedError,
+    RequestValidationError,
+    ServerDrainingError,
+    StoreUnavailableError,
+    TooManyStreamsError,
+    UnsupportedMediaTypeError,
+)
+from ..models import EVENT_MODELS, AgentProfile, SuggestionRequest
+from . import agent_api, api, openapi, pages
+from .answers import CancelledJob, CreatedJob, Health, Readiness, ServerConfig, Unready
+from .endpoint import Answer, Endpoint, EventStream
+from .params import JOB_ID, LAST_EVENT_ID, LAST_EVENT_ID_QUERY
+from .paths import AGENT_PATH, CONFIG_PATH, JOB_PATH, JOBS_PATH
+
+__all__ = ["ROUTES"]
+
+_JOBS, _AGENT, _HEALTH = "feature-planner", "custom agent", "health"
+
+# Who may call, and the changes a cookie may only make from this site's own origin.
+_CALLER = (AuthenticationError,)
+_CHANGE = (AuthenticationError, CrossOriginError)
+_JSON_BODY = (InvalidJsonError, PayloadTooLargeError, UnsupportedMediaTypeError)
+_FOREIGN_BODY = (PayloadTooLargeError, UnsupportedMediaTypeError)  # a body where none belongs
+_OWN_JOB = (InvalidJobIdError, JobNotFoundError, JobForbiddenError)
+_STORE = (StoreUnavailableError,)
+
+ROUTES: Final[tuple[Endpoint, ...]] = (
+    Endpoint(
+        "POST",
+        JOBS_PATH,
+        api.create_job,
+        "Phase 1: create a suggestion job",
+        body=SuggestionRequest,
+        answers=(
+            Answer(
+                201,
+                "The job was created; open streamUrl to run and watch it",
+                CreatedJob,
+                headers={"Location": "The streamUrl"},
+            ),
+        ),
+        errors=(*_CHANGE, *_JSON_BODY, RequestValidationError, RateLimitedError, *_STORE),
+        tag=_JOBS,
+        fast=True,
+    ),
+    Endpoint(
+        "GET",
+        JOB_PATH,
+        api.stream_job,
+        "Phase 2: stream a job's events (Server-Sent Events)",
+        params=(JOB_ID, LAST_EVENT_ID, LAST_EVENT_ID_QUERY),
+        answers=(
+            Answer(
+                200,
+                "An event stream: `connected`, `delta`..., then `complete` or `error`. "
+                "Send `Last-Event-ID` (or `?lastEventId=`) to resume.",
+                EventStream(EVENT_MODELS),
+            ),
+            Answer(204, "Resumed from the job's final event: nothing more, ever"),
+        ),
+        errors=(
+            *_CALLER,
+            *_OWN_JOB,
+            InvalidLastEventIdError,
+            JobFinishedError,
+            TooManyStreamsError,
+            *_STORE,
+            ServerDrainingError,
+        ),
+        access="job",
+        tag=_JOBS,
+        fast=True,
+    ),
+    Endpoint(
+        "DELETE",
+        JOB_PATH,
+        api.cancel_job,
+        "Cancel one of your jobs",
+        params=(JOB_ID,),
+        answers=(
+            Answer(202, "Cancelled: its subscribers receive `error` CANCELLED", CancelledJob),
+        ),
+        errors=(*_CHANGE, *_FOREIGN_BODY, *_OWN_JOB, JobFinishedError, *_STORE),
+        access="job",
+        tag=_JOBS,
+        fast=True,
+    ),
+    Endpoint(
+        "GET",
+        CONFIG_PATH,
+        api.config,
+        "What this server offers: provider, models, choices and limits",
+        answers=(Answer(200, "The server's offer", ServerConfig),),
+        errors=_CALLER,
+        tag=_JOBS,
+    ),
+    Endpoint(
+        "GET",
+        AGENT_PATH,
+        agent_api.get_agent,
+        "Your custom agent, or null when you have none",
+        answers=(
+            Answer(
+                200,
+                "Your custom agent, or `data: null` when you have none (runs use the "
+                "default agent)",
+                AgentProfile | None,
+            ),
+        ),
+        errors=(*_CALLER, *_STORE),
+        tag=_AGENT,
+    ),
+    Endpoint(
+        "PUT",
+        AGENT_PATH,
+        agent_api.put_agent,
+        "Create or replace your custom agent",
+        description="When `isActive` is true, your jobs run with this agent.",
+        body=AgentProfile,
+        answers=(Answer(200, "Your custom agent", AgentProfile),),
+        errors=(*_CHANGE, *_JSON_BODY, RequestValidationError, *_STORE),
+        tag=_AGENT,
+    ),
+    Endpoint(
+        "DELETE",
+        AGENT_PATH,
+        agent_api.delete_agent,
+        "Remove your custom agent; your jobs use the default agent again",
+        answers=(Answer(204, "Removed"),),
+        errors=(*_CHANGE, *_FOREIGN_BODY, AgentNotFoundError, *_STORE),
+        tag=_AGENT,
+    ),
+    Endpoint(
+        "GET",
+        "/healthz",
+        pages.healthz,
+        "The process is alive",
+        answers=(Answer(200, "Alive", Health, envelope=False),),
+        access="public",
+        tag=_HEALTH,
+    ),
+    Endpoint(
+        "GET",
+        "/readyz",
+        pages.readyz,
+        "The job store is reachable",
+        answers=(
+            Answer(200, "Ready", Readiness, envelope=False),
+            Answer(503, "The job store is unreachable", Unready, envelope=False),
+        ),
+        access="public",
+        tag=_HEALTH,
+    ),
+    Endpoint(
+        "GET",
+        "/metrics",
+        pages.metrics,
+        "Prometheus metrics",
+        answers=(Answer(200, "Prometheus text exposition format", str),),
+        access="public",
+        tag=_HEALTH,
+    ),
+    # Not described in the document: the page and its login, and the document itself.
+    Endpoint("GET", "/", pages.index, "The feature-planner page", access="public"),
+    Endpoint("GET", "/auth/login", pages.login, "A login link's target", access="public"),
+    Endpoint("POST", "/auth/logout", pages.logout, "Forget the session", access="public"),
+    Endpoint("GET", "/openapi.json", openapi.serve, "This document", access="public"),
+    Endpoint("HEAD", "/openapi.json", openapi.serve, "This document", access="public"),
+)
