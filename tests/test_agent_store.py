@@ -23,7 +23,8 @@ from sqlalchemy.exc import OperationalError
 
 from feature_planner.agent.profile import DEFAULT_AGENT, AgentProfile
 from feature_planner.agent_store import SCHEMA_VERSION, AgentStore
-from feature_planner.errors import ConfigurationError, StoreUnavailableError
+from feature_planner.config import ConfigurationError
+from feature_planner.errors import StoreUnavailableError
 from feature_planner.serving import free_port
 
 POSTGRES_URL = os.environ.get(

@@ -23,9 +23,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from feature_planner.config import load_settings
-from feature_planner.errors import ConfigurationError
-from feature_planner.secret_key import load_or_create_secret_key
+from feature_planner.config import ConfigurationError, load_settings
+from feature_planner.secret_key import load_or_create_secret_key, signing_key
 from feature_planner.serving import free_port
 from tests.redis_server import RedisServer
 from tests.test_cli import cli_env, run_cli, wait_until_healthy
@@ -249,12 +248,12 @@ def test_settings_sign_with_the_kept_key_unless_one_is_configured(
     monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
     monkeypatch.delenv("FEATURE_PLANNER_SECRET_KEY", raising=False)
 
-    kept = load_settings().signing_key()
+    kept = signing_key(load_settings())
 
     assert (data_home / "feature-planner" / "secret-key").read_text().strip() == kept
-    assert load_settings().signing_key() == kept
+    assert signing_key(load_settings()) == kept
     configured = "a-configured-key-that-is-long-enough-0123456789"
-    assert load_settings(secret_key=configured).signing_key() == configured
+    assert signing_key(load_settings(secret_key=configured)) == configured
 
 
 def test_a_data_directory_that_cannot_hold_the_key_names_the_setting(
@@ -266,7 +265,7 @@ def test_a_data_directory_that_cannot_hold_the_key_names_the_setting(
     monkeypatch.delenv("FEATURE_PLANNER_SECRET_KEY", raising=False)
 
     with pytest.raises(ConfigurationError, match="set FEATURE_PLANNER_SECRET_KEY"):
-        load_settings().signing_key()
+        signing_key(load_settings())
 
 
 def test_serve_exits_2_when_the_key_cannot_be_kept(tmp_path: Path, repo: Path) -> None:

@@ -53,7 +53,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import StaticPool
 
 from .agent.profile import AgentProfile
-from .errors import ConfigurationError, StoreUnavailableError
+from .config import ConfigurationError
+from .errors import StoreUnavailableError
 
 __all__ = ["SCHEMA_VERSION", "AgentStore"]
 

@@ -29,10 +29,9 @@ from rich.text import Text
 
 from .auth import LocalAuthenticator, hash_api_key, new_api_key
 from .client import FeaturePlannerClient
-from .config import Settings, load_settings
+from .config import ConfigurationError, Settings, load_settings
 from .errors import (
     AuthenticationError,
-    ConfigurationError,
     ConnectionFailedError,
     FeaturePlannerError,
 )
@@ -42,6 +41,7 @@ from .models import (
     PriorityLevel,
     SuggestionRequest,
 )
+from .secret_key import signing_key
 from .startup_checks import check_port, check_redis, reason
 from .terminal import JsonView, RichView, StreamView, stderr
 
@@ -119,7 +119,7 @@ def _create_app(settings: Settings) -> Starlette:
 
 def _signing_key(settings: Settings) -> str:
     try:
-        return settings.signing_key()
+        return signing_key(settings)
     except ConfigurationError as exc:
         _fail(str(exc), EXIT_USAGE)
 

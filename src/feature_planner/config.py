@@ -22,10 +22,23 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from .errors import ConfigurationError
-from .secret_key import MIN_SECRET_KEY_CHARS, load_or_create_secret_key
+__all__ = [
+    "API_KEY_HASH",
+    "MIN_SECRET_KEY_CHARS",
+    "SUPPORTED_ALGORITHMS",
+    "ConfigurationError",
+    "JwtAlgorithm",
+    "Settings",
+    "load_settings",
+]
 
-__all__ = ["API_KEY_HASH", "SUPPORTED_ALGORITHMS", "JwtAlgorithm", "Settings", "load_settings"]
+
+class ConfigurationError(Exception):
+    """A setting is missing or wrong; raised at start-up, naming the setting. (Not in the
+    error tree of ``errors``: no client ever receives it.)"""
+
+
+MIN_SECRET_KEY_CHARS = 32
 
 # The formats of two settings, which the authenticators check again where they are built.
 API_KEY_HASH = re.compile(r"sha256:[0-9a-f]{64}")
@@ -307,22 +320,6 @@ class Settings(BaseSettings):
     def secret_key_file(self) -> Path:
         """Where the signing key is kept when ``secret_key`` is not set."""
         return _data_home() / "feature-planner" / "secret-key"
-
-    def signing_key(self) -> str:
-        """The key that signs sessions, login links and stream tokens: ``secret_key``, or
-        the one kept in ``secret_key_file`` (made there the first time), so that restarts and
-        every process of this installation share it."""
-        if self.secret_key is not None:
-            return self.secret_key.get_secret_value()
-        path = self.secret_key_file
-        try:
-            return load_or_create_secret_key(path)
-        except OSError as exc:
-            problem = f"cannot keep the signing key in {path} ({exc.strerror or exc})"
-            fix = "make that directory writable"
-        except ValueError as exc:
-            problem, fix = str(exc), "delete that file to make a new key"
-        raise ConfigurationError(f"{problem}: set FEATURE_PLANNER_SECRET_KEY, or {fix}")
 
     @property
     def base_url(self) -> str:

@@ -34,8 +34,8 @@ The client's own failures, which no server sends, are under ``ClientSideError``:
         └── ConnectionFailedError        503 CONNECTION_FAILED
 
 Two errors are not a client's: ``ProviderError`` is raised inside a run and becomes its
-terminal ``error`` event (code ``PROVIDER_ERROR``); ``ConfigurationError`` stops the start-up
-and names the setting.
+terminal ``error`` event (code ``PROVIDER_ERROR``); ``config.ConfigurationError`` stops the
+start-up and names the setting.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ClientSideError",
-    "ConfigurationError",
     "ConnectionFailedError",
     "CrossOriginError",
     "FeaturePlannerError",
@@ -392,7 +391,3 @@ class ConnectionFailedError(ClientSideError):
 
 class ProviderError(Exception):
     """A provider failed in a way the user can act on; the message is shown to them."""
-
-
-class ConfigurationError(Exception):
-    """A setting is missing or wrong; raised at start-up, naming the setting."""

@@ -3,8 +3,8 @@
 Sessions, login links and stream tokens are signed with one key. When
 ``FEATURE_PLANNER_SECRET_KEY`` is not set, that key lives in the data directory, so that a
 restart does not log everyone out and every process of one installation (``serve --workers``,
-``login-link``) signs with the same key. This module knows files only; ``Settings`` decides
-where the file is and turns a failure here into a message naming the setting.
+``login-link``) signs with the same key. ``signing_key(settings)`` is the one place that
+decides which key signs: the configured one, or the one in ``Settings.secret_key_file``.
 """
 
 from __future__ import annotations
@@ -14,9 +14,26 @@ import secrets
 import tempfile
 from pathlib import Path
 
-__all__ = ["MIN_SECRET_KEY_CHARS", "load_or_create_secret_key"]
+from .config import MIN_SECRET_KEY_CHARS, ConfigurationError, Settings
 
-MIN_SECRET_KEY_CHARS = 32
+__all__ = ["load_or_create_secret_key", "signing_key"]
+
+
+def signing_key(settings: Settings) -> str:
+    """The key that signs sessions, login links and stream tokens: the configured
+    ``secret_key``, or the one kept in ``settings.secret_key_file`` (made there the first
+    time), so that restarts and every process of this installation share it."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    path = settings.secret_key_file
+    try:
+        return load_or_create_secret_key(path)
+    except OSError as exc:
+        problem = f"cannot keep the signing key in {path} ({exc.strerror or exc})"
+        fix = "make that directory writable"
+    except ValueError as exc:
+        problem, fix = str(exc), "delete that file to make a new key"
+    raise ConfigurationError(f"{problem}: set FEATURE_PLANNER_SECRET_KEY, or {fix}")
 
 
 def load_or_create_secret_key(path: Path) -> str:

@@ -9,7 +9,7 @@ import errno
 import socket
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .errors import ConfigurationError
+from .config import ConfigurationError
 
 __all__ = ["check_port", "check_redis", "reason", "without_password"]
 

@@ -22,7 +22,8 @@ from feature_planner.agent.planner import SUBMIT_TOOL_NAME, plan_schema, system_
 from feature_planner.agent.providers import claude_sdk
 from feature_planner.agent.providers.claude_sdk import ClaudeAgentSdkProvider
 from feature_planner.agent.providers.options import AIOptions
-from feature_planner.errors import ConfigurationError, ProviderError
+from feature_planner.config import ConfigurationError
+from feature_planner.errors import ProviderError
 from tests.agent.anthropic_server import (
     FakeAnthropic,
     HttpError,

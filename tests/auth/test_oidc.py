@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from feature_planner.config import load_settings
-from feature_planner.errors import ConfigurationError
+from feature_planner.config import ConfigurationError, load_settings
 from feature_planner.web.app import create_app
 from tests.auth.conftest import oidc_settings
 from tests.conftest import API, VALID_BODY, LiveServer, ServerFactory

@@ -24,8 +24,7 @@ from ..auth import (
     StreamTokens,
 )
 from ..auth.oidc import public_key_jwk
-from ..config import Settings, load_settings
-from ..errors import ConfigurationError
+from ..config import ConfigurationError, Settings, load_settings
 from ..jobs.memory import MemoryJobStore
 from ..jobs.redis_store import RedisJobStore
 from ..jobs.service import JobService, ServiceLimits
@@ -40,6 +39,7 @@ from ..limits import (
 )
 from ..logs import redact_access_log
 from ..redis_client import connect_redis, guarded
+from ..secret_key import signing_key
 from ..telemetry import RunTracer, Telemetry
 from .application import PlannerApp
 from .routes import ROUTES
@@ -151,7 +151,7 @@ def _build_state(
         trace_run=trace_run,
     )
     # Sessions and stream tokens are signed with it: replicas must share it.
-    secret_key = settings.signing_key()
+    secret_key = signing_key(settings)
     return AppState(
         settings=settings,
         auth=_build_authenticator(settings, secret_key, client),

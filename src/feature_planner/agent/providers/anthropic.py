@@ -43,7 +43,8 @@ from anthropic.types import (
     ToolUseBlock,
 )
 
-from ...errors import ConfigurationError, ProviderError
+from ...config import ConfigurationError
+from ...errors import ProviderError
 from ..base import PlanRequest, PlanResult, Provider, RunSink
 from ..planner import SUBMIT_TOOL_NAME, InvalidPlanError, parse_plan, system_prompt, user_prompt
 from .backoff import CallFailure, CallRetries, retry_after_seconds

@@ -35,7 +35,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ...errors import ConfigurationError
+from ...config import ConfigurationError
 from ..base import PlanRequest, PlanResult, Provider, RunSink
 from .claude_run import ClaudeRun
 from .conversation import Conversation, RepositoryToolset, ToolsFactory, sandboxed_tools
