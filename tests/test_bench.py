@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from bench.record import ANALYSIS_HEADING
 
 from feature_planner.agent.base import PlanRequest
 from feature_planner.agent.providers import ScriptedProvider
@@ -30,10 +31,12 @@ REQUEST = PlanRequest(
 
 
 def _table(markdown: str) -> list[list[str]]:
-    """The rows of the targets table: target, mode, measured, baseline, ratio, goal, result."""
+    """The rows of the targets table: target, mode, measured, baseline, ratio, goal, result
+    (the run's own part: the analysis carried over after it has tables of its own)."""
+    run = markdown.split(ANALYSIS_HEADING, 1)[0]
     return [
         [cell.strip() for cell in line.strip().strip("|").split("|")]
-        for line in markdown.splitlines()
+        for line in run.splitlines()
         if line.startswith("| T")
     ]
 
