@@ -38,7 +38,7 @@ from .models import JobState
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.trace import Span, Tracer
+    from opentelemetry.trace import Span, StatusCode, Tracer
     from sentry_sdk._types import Breadcrumb, BreadcrumbHint, Event, Hint
     from starlette.routing import BaseRoute
     from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
@@ -90,7 +90,7 @@ class Telemetry:
             return cls(None, None, flushes)
         provider = tracing.provider
         flushes.append(lambda: provider.force_flush(round(_FLUSH_S * 1000)))
-        spans = _JobSpans(provider.get_tracer("feature_planner", __version__))
+        spans = _JobSpans(provider.get_tracer("feature_planner", __version__), tracing.error_status)
         return cls(spans, tracing, flushes)
 
     def around_requests(self, stack: ASGIApp, routes: Sequence[BaseRoute]) -> ASGIApp:
@@ -101,7 +101,7 @@ class Telemetry:
         tracing = self._tracing
         if tracing is None:
             return stack
-        return _TracedRequests(stack, routes, tracing.middleware, tracing.provider)
+        return _TracedRequests(stack, routes, tracing)
 
     def around_lifespan(self, inner: Lifespan[Any]) -> Lifespan[Any]:
         """``inner``, then what is still buffered is sent, when anything is on: after the
@@ -205,8 +205,13 @@ def _traces_endpoint_variable(environ: Mapping[str, str]) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class _Tracing:
+    """What tracing needs of OpenTelemetry, imported once, where its absence is handled."""
+
     provider: TracerProvider
     middleware: Any  # OpenTelemetry's ASGI middleware class (untyped)
+    current_span: Callable[[], Span]
+    excluded_urls: Any  # OTEL_PYTHON_(ASGI_)EXCLUDED_URLS, as the middleware takes them
+    error_status: StatusCode
 
 
 def _set_up_tracing(variable: str) -> _Tracing | None:
@@ -221,6 +226,8 @@ def _set_up_tracing(variable: str) -> _Tracing | None:
         from opentelemetry.sdk.resources import OTELResourceDetector, Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.trace import StatusCode
+        from opentelemetry.util.http import get_excluded_urls
     except ImportError as exc:
         logger.warning(
             "%s is set, but %s is not installed: requests are not traced. "
@@ -241,7 +248,13 @@ def _set_up_tracing(variable: str) -> _Tracing | None:
         provider = TracerProvider(resource=resource)
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         trace.set_tracer_provider(provider)
-    return _Tracing(provider, OpenTelemetryMiddleware)
+    return _Tracing(
+        provider,
+        OpenTelemetryMiddleware,
+        trace.get_current_span,
+        get_excluded_urls("ASGI"),
+        StatusCode.ERROR,
+    )
 
 
 # Where the query string waits while OpenTelemetry's middleware looks at the request.
@@ -258,17 +271,13 @@ class _TracedRequests:
         self,
         app: ASGIApp,
         routes: Sequence[BaseRoute],
-        middleware: Any,
-        tracer_provider: TracerProvider,
+        tracing: _Tracing,
     ) -> None:
-        from opentelemetry import trace
-        from opentelemetry.util.http import get_excluded_urls
-
-        self.app: ASGIApp = middleware(
-            _InsideTheSpan(app, routes, trace.get_current_span),
-            excluded_urls=get_excluded_urls("ASGI"),  # OTEL_PYTHON_(ASGI_)EXCLUDED_URLS
+        self.app: ASGIApp = tracing.middleware(
+            _InsideTheSpan(app, routes, tracing.current_span),
+            excluded_urls=tracing.excluded_urls,
             default_span_details=_span_details,
-            tracer_provider=tracer_provider,
+            tracer_provider=tracing.provider,
             exclude_spans=["receive", "send"],
         )
 
@@ -333,11 +342,9 @@ def _method(scope: Scope) -> str:
 class _JobSpans:
     """``Telemetry.trace_run``: a span around each job run, with its id and outcome."""
 
-    def __init__(self, tracer: Tracer) -> None:
-        from opentelemetry.trace import StatusCode
-
+    def __init__(self, tracer: Tracer, error_status: StatusCode) -> None:
         self._tracer = tracer
-        self._error = StatusCode.ERROR
+        self._error = error_status
 
     async def __call__(self, run: TracedRun, execution: Coroutine[Any, Any, None]) -> None:
         with self._tracer.start_as_current_span(

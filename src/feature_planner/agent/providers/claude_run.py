@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 # Without the optional extra this module still imports (as every module does); the provider
 # checks for the SDK before any run and names the extra to install.
-with contextlib.suppress(ImportError):
+try:
     from claude_agent_sdk import (
         AssistantMessage,
         ClaudeAgentOptions,
@@ -46,6 +46,8 @@ with contextlib.suppress(ImportError):
     # The one private import: the SDK's subprocess transport, subclassed below to stop
     # the runtime without the SDK's 5 s grace period.
     from claude_agent_sdk._internal.transport.subprocess_cli import SubprocessCLITransport
+except ImportError:  # claude_sdk reports it before any run
+    pass
 
 from ...errors import ProviderError
 from ..base import PlanRequest, PlanResult
