@@ -1,4 +1,4 @@
-"""The custom-agent store, on SQLite and on this machine's PostgreSQL.
+"""The custom-agent store and the database's migrations, on SQLite and this machine's PostgreSQL.
 
 PostgreSQL tests run in a schema of their own (dropped after), reached through the URL's
 ``search_path``. ``FEATURE_PLANNER_TEST_POSTGRES_URL`` says which server; when it cannot be
@@ -17,13 +17,15 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from feature_planner.agent.profile import DEFAULT_AGENT, AgentProfile
-from feature_planner.agent_store import SCHEMA_VERSION, AgentStore
+from feature_planner.agent_store import AgentStore
 from feature_planner.config import ConfigurationError
+from feature_planner.database import Database
 from feature_planner.errors import StoreUnavailableError
 from feature_planner.serving import free_port
 
@@ -79,18 +81,37 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 async def store(database_url: str) -> AsyncIterator[AgentStore]:
-    agents = AgentStore(database_url)
-    await agents.start()
-    yield agents
-    await agents.close()
+    database = Database(database_url)
+    await database.start()
+    yield AgentStore(database)
+    await database.close()
 
 
-def _schema_versions(database_url: str) -> list[int]:
-    engine = create_engine(make_url(database_url).set(drivername=_driver(database_url)))
+HEAD = ScriptDirectory(
+    str(Path(__file__).parent.parent / "src" / "feature_planner" / "migrations")
+).get_current_head()
+
+
+def raw_engine(database_url: str) -> Engine:
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    return create_engine(url.set(drivername=_driver(database_url)))
+
+
+def _revisions(database_url: str) -> list[str]:
+    engine = raw_engine(database_url)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(text("SELECT version FROM schema_version ORDER BY version"))
-            return [row.version for row in rows]
+            return list(conn.scalars(text("SELECT version_num FROM alembic_version")))
+    finally:
+        engine.dispose()
+
+
+def _tables(database_url: str) -> set[str]:
+    engine = raw_engine(database_url)
+    try:
+        return set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
 
@@ -155,42 +176,103 @@ async def test_concurrent_calls_do_not_interfere(store: AgentStore) -> None:
 
 
 async def test_start_creates_the_schema_and_reopening_migrates_nothing(database_url: str) -> None:
-    first = AgentStore(database_url)
+    first = Database(database_url)
     await first.start()
-    await first.put("alice", REVIEWER)
+    await AgentStore(first).put("alice", REVIEWER)
     await first.close()
-    assert _schema_versions(database_url) == [SCHEMA_VERSION]
+    assert _revisions(database_url) == [HEAD]
+    assert {"custom_agents", "job_history", "alembic_version"} <= _tables(database_url)
 
-    again = AgentStore(database_url)
+    again = Database(database_url)
     await again.start()
     try:
-        assert await again.get("alice") == REVIEWER
+        assert await AgentStore(again).get("alice") == REVIEWER
     finally:
         await again.close()
-    assert _schema_versions(database_url) == [SCHEMA_VERSION]
+    assert _revisions(database_url) == [HEAD]
 
 
-async def test_stores_starting_together_migrate_once(database_url: str) -> None:
-    stores = [AgentStore(database_url) for _ in range(4)]
-    await asyncio.gather(*(agents.start() for agents in stores))
-    for agents in stores:
-        await agents.close()
-    assert _schema_versions(database_url) == [SCHEMA_VERSION]
+async def test_databases_starting_together_migrate_once(database_url: str) -> None:
+    """Each start has its own engine and thread: they race for the migration lock."""
+    databases = [Database(database_url) for _ in range(4)]
+    await asyncio.gather(*(database.start() for database in databases))
+    await AgentStore(databases[0]).put("alice", REVIEWER)
+    assert await AgentStore(databases[3]).get("alice") == REVIEWER
+    for database in databases:
+        await database.close()
+    assert _revisions(database_url) == [HEAD]
+
+
+async def test_a_database_of_the_release_before_alembic_migrates_keeping_its_rows(
+    database_url: str,
+) -> None:
+    engine = raw_engine(database_url)
+    with engine.begin() as conn:  # what that release's start() made, in its own words
+        conn.execute(
+            text(
+                "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
+                "applied_at TIMESTAMP WITH TIME ZONE NOT NULL)"
+            )
+        )
+        conn.execute(
+            text(
+                "CREATE TABLE custom_agents (user_id VARCHAR(255) PRIMARY KEY, "
+                "name VARCHAR(100) NOT NULL, role VARCHAR(500) NOT NULL, "
+                "focus VARCHAR(500) NOT NULL, system_prompt TEXT NOT NULL, "
+                "temperature FLOAT NOT NULL, tools JSON NOT NULL, is_active BOOLEAN NOT NULL, "
+                "created_at TIMESTAMP WITH TIME ZONE NOT NULL, "
+                "updated_at TIMESTAMP WITH TIME ZONE NOT NULL)"
+            )
+        )
+        conn.execute(
+            text("INSERT INTO schema_version (version, applied_at) VALUES (1, :t)"),
+            {"t": "2025-06-01 12:00:00+00:00"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO custom_agents VALUES (:user, :name, :role, :focus, :prompt, "
+                ":temperature, :tools, :active, :t, :t)"
+            ),
+            {
+                "user": "alice",
+                "name": REVIEWER.name,
+                "role": REVIEWER.role,
+                "focus": REVIEWER.focus,
+                "prompt": REVIEWER.system_prompt,
+                "temperature": REVIEWER.temperature,
+                "tools": '["Read", "Grep"]',
+                "active": True,
+                "t": "2025-06-01 12:00:00+00:00",
+            },
+        )
+    engine.dispose()
+
+    databases = [Database(database_url) for _ in range(2)]
+    await asyncio.gather(*(database.start() for database in databases))
+    try:
+        assert await AgentStore(databases[0]).get("alice") == REVIEWER
+    finally:
+        for database in databases:
+            await database.close()
+    assert _revisions(database_url) == [HEAD]
+    tables = _tables(database_url)
+    assert {"custom_agents", "job_history"} <= tables
+    assert "schema_version" not in tables
 
 
 async def test_a_schema_newer_than_this_release_is_refused(database_url: str) -> None:
-    agents = AgentStore(database_url)
-    await agents.start()
-    await agents.close()
-    engine = create_engine(make_url(database_url).set(drivername=_driver(database_url)))
+    database = Database(database_url)
+    await database.start()
+    await database.close()
+    engine = raw_engine(database_url)
     with engine.begin() as conn:
-        conn.execute(
-            text("INSERT INTO schema_version (version, applied_at) VALUES (:v, :t)"),
-            {"v": SCHEMA_VERSION + 1, "t": "2030-01-01 00:00:00+00:00"},
-        )
+        conn.execute(text("UPDATE alembic_version SET version_num = '9001_from_the_future'"))
     engine.dispose()
-    with pytest.raises(ConfigurationError, match=r"FEATURE_PLANNER_DATABASE_URL.*newer"):
-        await AgentStore(database_url).start()
+    with pytest.raises(
+        ConfigurationError, match=r"FEATURE_PLANNER_DATABASE_URL.*9001_from_the_future.*newer"
+    ):
+        await Database(database_url).start()
+    assert _revisions(database_url) == ["9001_from_the_future"]  # left as it was
 
 
 # -- SQLite specifics ------------------------------------------------------------------
@@ -198,9 +280,9 @@ async def test_a_schema_newer_than_this_release_is_refused(database_url: str) ->
 
 async def test_sqlite_creates_the_parent_directory_and_uses_wal(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "er" / "agents.db"
-    agents = AgentStore(f"sqlite:///{path}")
-    await agents.start()
-    await agents.close()
+    database = Database(f"sqlite:///{path}")
+    await database.start()
+    await database.close()
     assert path.is_file()
     engine = create_engine(f"sqlite:///{path}")
     with engine.connect() as conn:
@@ -209,29 +291,30 @@ async def test_sqlite_creates_the_parent_directory_and_uses_wal(tmp_path: Path) 
 
 
 async def test_an_in_memory_sqlite_database_works_across_threads() -> None:
-    agents = AgentStore("sqlite://")
-    await agents.start()
+    database = Database("sqlite://")
+    await database.start()
+    agents = AgentStore(database)
     try:
         await asyncio.gather(*(agents.put(f"u{n}", REVIEWER) for n in range(10)))
         assert await agents.get("u9") == REVIEWER
     finally:
-        await agents.close()
+        await database.close()
 
 
 async def test_an_unusable_sqlite_path_fails_at_start_naming_the_setting(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    agents = AgentStore(f"sqlite:///{blocker / 'agents.db'}")
+    database = Database(f"sqlite:///{blocker / 'agents.db'}")
     with pytest.raises(ConfigurationError, match="FEATURE_PLANNER_DATABASE_URL"):
-        await agents.start()
+        await database.start()
 
 
 # -- URLs and reachability -------------------------------------------------------------
 
 
 def test_plain_postgresql_urls_use_psycopg_and_hide_the_password() -> None:
-    agents = AgentStore("postgresql://fp:s3cret@db.example.com:5432/planner")
-    assert agents.url == "postgresql+psycopg://fp:***@db.example.com:5432/planner"
+    database = Database("postgresql://fp:s3cret@db.example.com:5432/planner")
+    assert database.url == "postgresql+psycopg://fp:***@db.example.com:5432/planner"
 
 
 @pytest.mark.parametrize(
@@ -239,13 +322,13 @@ def test_plain_postgresql_urls_use_psycopg_and_hide_the_password() -> None:
 )
 def test_a_wrong_url_fails_naming_the_setting(url: str) -> None:
     with pytest.raises(ConfigurationError, match="FEATURE_PLANNER_DATABASE_URL"):
-        AgentStore(url)
+        Database(url)
 
 
 async def test_an_unreachable_postgresql_fails_at_start_naming_the_setting() -> None:
-    agents = AgentStore(f"postgresql://fp:s3cret@127.0.0.1:{free_port()}/planner")
+    database = Database(f"postgresql://fp:s3cret@127.0.0.1:{free_port()}/planner")
     with pytest.raises(ConfigurationError) as caught:
-        await agents.start()
+        await database.start()
     assert "FEATURE_PLANNER_DATABASE_URL" in str(caught.value)
     assert "s3cret" not in str(caught.value)
 
@@ -253,25 +336,27 @@ async def test_an_unreachable_postgresql_fails_at_start_naming_the_setting() -> 
 async def test_a_database_lost_at_run_time_is_store_unavailable(postgres_url: str) -> None:
     url = make_url(postgres_url)
     assert url.host is not None
-    with _TcpProxy(url.host, url.port or 5432) as proxy:
-        agents = AgentStore(url.set(port=proxy.port).render_as_string(hide_password=False))
-        await agents.start()
+    with TcpProxy(url.host, url.port or 5432) as proxy:
+        database = Database(url.set(port=proxy.port).render_as_string(hide_password=False))
+        await database.start()
+        agents = AgentStore(database)
         await agents.put("alice", REVIEWER)
         proxy.cut()
-        with pytest.raises(StoreUnavailableError):
+        with pytest.raises(StoreUnavailableError, match="custom-agent database"):
             await agents.get("alice")
         with pytest.raises(StoreUnavailableError):
             await agents.put("alice", REVIEWER)
-        await agents.close()
+        await database.close()
 
 
 def test_calls_before_start_are_a_programming_error() -> None:
     with pytest.raises(RuntimeError, match="not started"):
-        asyncio.run(AgentStore("sqlite://").get("alice"))
+        asyncio.run(AgentStore(Database("sqlite://")).get("alice"))
 
 
-class _TcpProxy:
-    """Forwards a local port to a server until ``cut()`` closes it and every connection."""
+class TcpProxy:
+    """Forwards a local port to a server; ``cut()`` drops every connection and refuses new
+    ones until ``restore()`` (the server seems down, then back); ``close()`` stops it."""
 
     def __init__(self, host: str, port: int) -> None:
         self._target = (host, port)
@@ -281,19 +366,29 @@ class _TcpProxy:
         self._lock = threading.Lock()
         self._cut = False
 
-    def __enter__(self) -> _TcpProxy:
+    def __enter__(self) -> TcpProxy:
         threading.Thread(target=self._accept, daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.cut()
+        self.close()
 
     def cut(self) -> None:
         with self._lock:
             self._cut = True
-            self._listener.close()
-            for sock in self._sockets:
-                sock.close()
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def restore(self) -> None:
+        with self._lock:
+            self._cut = False
+
+    def close(self) -> None:
+        self.cut()
+        self._listener.close()
 
     def _accept(self) -> None:
         while True:
@@ -301,12 +396,13 @@ class _TcpProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            with self._lock:
+                refused = self._cut
+            if refused:
+                client.close()
+                continue
             upstream = socket.create_connection(self._target)
             with self._lock:
-                if self._cut:
-                    client.close()
-                    upstream.close()
-                    return
                 self._sockets += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()

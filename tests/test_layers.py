@@ -25,7 +25,7 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
     (
         0,
         "leaves",
-        ("feature_planner", "models", "errors", "sse", "config", "jobs.redis_schema"),
+        ("feature_planner", "models", "errors", "sse", "config", "tables", "jobs.redis_schema"),
     ),
     (
         1,
@@ -39,9 +39,11 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
             "serving",
             "startup_checks",
             "client",
+            "database",
+            "migrations",
         ),
     ),
-    (2, "domain", ("agent", "auth", "limits", "telemetry", "terminal")),
+    (2, "domain", ("agent", "auth", "limits", "telemetry", "terminal", "history")),
     (3, "services", ("agent_store", "jobs")),
     (4, "web", ("web",)),
     (5, "command line", ("cli",)),

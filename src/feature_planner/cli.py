@@ -1,8 +1,10 @@
-"""The ``feature-planner`` command: ``serve`` the service, or ``suggest`` from a terminal.
+"""The ``feature-planner`` command: ``serve`` the service, or ``suggest`` from a terminal;
+``runs`` lists the caller's runs and ``show`` shows one (its result, or the run live).
 
-``suggest`` talks to a running server (``--server``) or, without one, starts the service
-in-process on a free local port with a one-off token; either way it goes through the same
-HTTP client, so the terminal sees exactly what any other client sees.
+``suggest``, ``runs`` and ``show`` talk to a running server (``--server``) or, without one,
+start the service in-process on a free local port with a one-off token of the user ``cli``
+(whose runs the history database keeps); either way they go through the same HTTP client, so
+the terminal sees exactly what any other client sees.
 
 ``serve`` checks what a first run gets wrong (a bad setting, a port in use, a Redis that
 does not answer) before it prints anything, and says what fixes it in one line;
@@ -10,13 +12,15 @@ does not answer) before it prints anything, and says what fixes it in one line;
 
 Exit codes: 0 complete, 1 the job ended with an ``error`` event, 2 bad usage or
 configuration (a port in use, a Redis that does not answer), 3 the server refused a request
-(or could not be reached), 130 interrupted.
+(or could not be reached), 130 interrupted. Ctrl-C during ``suggest`` cancels its job; during
+``show`` it only stops watching (the job is not this command's to cancel).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, suppress
 from pathlib import Path
@@ -34,16 +38,29 @@ from .errors import (
     AuthenticationError,
     ConnectionFailedError,
     FeaturePlannerError,
+    InvalidJobIdError,
+    JobForbiddenError,
+    JobNotFoundError,
 )
 from .logs import configure_logging
 from .models import (
     FeatureType,
+    JobState,
+    JobStatus,
     PriorityLevel,
     SuggestionRequest,
 )
 from .secret_key import signing_key
 from .startup_checks import check_port, check_redis, reason
-from .terminal import JsonView, RichView, StreamView, stderr
+from .terminal import (
+    JsonView,
+    RichView,
+    StreamView,
+    print_json,
+    print_runs,
+    stderr,
+    stdout,
+)
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -57,6 +74,10 @@ EXIT_JOB_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_REFUSED: Final = 3
 EXIT_INTERRUPTED: Final = 130
+
+# ``show --json`` of a running job: after its final event, how long the history may take to
+# say so (it is normally at once).
+FINAL_STATUS_WAIT_S: Final = 10.0
 
 
 app = typer.Typer(
@@ -77,6 +98,13 @@ ProviderOption = Annotated[
     typer.Option(
         metavar="offline|scripted", help="The AI provider [env: FEATURE_PLANNER_PROVIDER]"
     ),
+]
+ServerOption = Annotated[
+    str | None,
+    typer.Option(help="A running server's URL; without it the service runs in-process"),
+]
+TokenOption = Annotated[
+    str | None, typer.Option(envvar="FEATURE_PLANNER_TOKEN", help="Bearer token for --server")
 ]
 
 
@@ -284,13 +312,8 @@ def suggest(
     ),
     context: Annotated[str | None, typer.Option(help="Anything the agent should know")] = None,
     model: Annotated[str | None, typer.Option(help="A model the server allows")] = None,
-    server: Annotated[
-        str | None,
-        typer.Option(help="A running server's URL; without it the service runs in-process"),
-    ] = None,
-    token: Annotated[
-        str | None, typer.Option(envvar="FEATURE_PLANNER_TOKEN", help="Bearer token for --server")
-    ] = None,
+    server: ServerOption = None,
+    token: TokenOption = None,
     json_lines: Annotated[
         bool, typer.Option("--json", help="Print each event as one JSON line, nothing else")
     ] = False,
@@ -302,12 +325,134 @@ def suggest(
     if server is not None:
         if repository is not None or provider is not None:
             _fail("--repository and --provider apply only without --server", EXIT_USAGE)
-        if not server.startswith(("http://", "https://")):
-            _fail(f"--server {server} is not a URL like http://127.0.0.1:8000", EXIT_USAGE)
+        _check_server(server)
         raise typer.Exit(_run_suggest(server, token, request, json_lines, server_option=True))
     with _in_process_server(repository, provider) as (url, local_token):
         code = _run_suggest(url, local_token, request, json_lines)
     raise typer.Exit(code)
+
+
+@app.command()
+def runs(
+    status: Annotated[JobState | None, typer.Option(help="Only the runs in this state")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="How many runs to list")] = 20,
+    cursor: Annotated[
+        str | None, typer.Option(help="Continue where a previous page ended (it prints how)")
+    ] = None,
+    server: ServerOption = None,
+    token: TokenOption = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the page as JSON (jobs, nextCursor), nothing else")
+    ] = False,
+) -> None:
+    """List your runs, newest first: job id, state, page or component, type, when, how many
+    suggestions."""
+
+    def work(client: FeaturePlannerClient) -> int:
+        page = client.jobs(limit=limit, cursor=cursor, status=status)
+        if json_output:
+            print_json(page.to_wire())
+            return EXIT_OK
+        print_runs(stdout(), page)
+        if page.next_cursor is not None:
+            more = f"More: feature-planner runs --cursor {page.next_cursor}"
+            stderr().print(Text(more, style="dim"))
+        return EXIT_OK
+
+    _against_server(server, token, work)
+
+
+@app.command()
+def show(
+    job: Annotated[str, typer.Argument(metavar="JOB", help="The job id (feature-planner runs)")],
+    server: ServerOption = None,
+    token: TokenOption = None,
+    json_output: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the job's status as JSON, nothing else (a running job: once it ends)",
+        ),
+    ] = False,
+) -> None:
+    """Show a run: a finished one's suggestions (or its error), a running one live as
+    `suggest` shows it. Ctrl-C stops watching; the job keeps running."""
+    try:
+        uuid.UUID(job)
+    except ValueError:
+        _fail(f"JOB {job!r} is not a job id (a UUID, as feature-planner runs lists)", EXIT_USAGE)
+
+    def work(client: FeaturePlannerClient) -> int:
+        try:
+            return _show_json(client, job) if json_output else _show_live(client, job)
+        except KeyboardInterrupt:
+            stderr().print(Text(f"Stopped watching job {job}; it keeps running", style="yellow"))
+            return EXIT_INTERRUPTED
+        except (JobNotFoundError, JobForbiddenError, InvalidJobIdError) as exc:
+            return _refused(f"{exc.code}: {exc.message} (job {job})")
+
+    _against_server(server, token, work)
+
+
+def _show_live(client: FeaturePlannerClient, job_id: str) -> int:
+    view = RichView()
+    with view, closing(client.follow(job_id)) as envelopes:
+        for envelope in envelopes:
+            view.show(envelope)
+    return EXIT_OK if view.finish() else EXIT_JOB_FAILED
+
+
+def _show_json(client: FeaturePlannerClient, job_id: str) -> int:
+    status = client.get(job_id)
+    if not status.status.is_final:
+        # Watched to its end (a pending job is started, a running one not orphaned), then read.
+        with closing(client.follow(job_id)) as envelopes:
+            for _ in envelopes:
+                pass
+        status = client.get(job_id, wait=FINAL_STATUS_WAIT_S)
+    print_json(status.to_wire())
+    return EXIT_OK if _outcome(status).finish() else EXIT_JOB_FAILED
+
+
+def _outcome(status: JobStatus) -> StreamView:
+    """A view that ended as the job did: its ``finish`` says how it failed, if it did."""
+    view = StreamView()
+    view.final = status.result or status.error
+    return view
+
+
+def _check_server(server: str) -> None:
+    if not server.startswith(("http://", "https://")):
+        _fail(f"--server {server} is not a URL like http://127.0.0.1:8000", EXIT_USAGE)
+
+
+def _against_server(
+    server: str | None, token: str | None, work: Callable[[FeaturePlannerClient], int]
+) -> NoReturn:
+    """Run ``work`` with a client of ``--server``, or of the service in-process; exit with
+    its code. A refusal, or a server that cannot be reached, is said in one line (exit 3)."""
+    if server is not None:
+        _check_server(server)
+        raise typer.Exit(_with_client(server, token, work, server_option=True))
+    with _in_process_server(None, None) as (url, local_token):
+        code = _with_client(url, local_token, work, server_option=False)
+    raise typer.Exit(code)
+
+
+def _with_client(
+    url: str,
+    token: str | None,
+    work: Callable[[FeaturePlannerClient], int],
+    *,
+    server_option: bool,
+) -> int:
+    with FeaturePlannerClient(url, token) as client:
+        try:
+            return work(client)
+        except FeaturePlannerError as exc:
+            return _request_failed(exc, url, server_option)
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
 
 
 _OPTION_NAMES: Final = {
@@ -374,9 +519,7 @@ def _run_suggest(
         try:
             job = client.create_job(request)
         except FeaturePlannerError as exc:
-            if server_option and isinstance(exc, ConnectionFailedError):
-                return _refused(f"cannot reach {url} ({reason(exc)}): check --server")
-            return _refused(_described(exc, server_option))
+            return _request_failed(exc, url, server_option)
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
         try:
@@ -391,6 +534,12 @@ def _run_suggest(
         except FeaturePlannerError as exc:
             return _refused(_described(exc, server_option))
     return EXIT_OK if view.finish() else EXIT_JOB_FAILED
+
+
+def _request_failed(exc: FeaturePlannerError, url: str, server_option: bool) -> int:
+    if server_option and isinstance(exc, ConnectionFailedError):
+        return _refused(f"cannot reach {url} ({reason(exc)}): check --server")
+    return _refused(_described(exc, server_option))
 
 
 def _described(exc: FeaturePlannerError, server_option: bool) -> str:

@@ -5,7 +5,20 @@ Both speak the two-phase contract of DESIGN.md: ``create_job`` (Phase 1) returns
 id, ``stream`` (Phase 2) yields its typed events, reconnecting with ``Last-Event-ID`` when the
 connection drops so that every event arrives exactly once. ``get_agent``, ``put_agent`` and
 ``delete_agent`` read, replace and remove the caller's custom agent (``None`` / ``False``
-when there is none: that is the normal case, not an error). Error answers are mapped back to
+when there is none: that is the normal case, not an error).
+
+Runs are kept (DESIGN.md, "Runs are kept"): ``jobs`` reads one page of the caller's history,
+newest first, and ``iter_jobs`` every page; ``get`` reads one job without a stream (``wait``
+holds the answer until the job is final); ``follow`` yields a job's events whatever its state
+(streamed while it runs, its final event from the history once it has finished);
+``delete_job`` removes a finished job from the history; ``share`` / ``unshare`` make and revoke
+its watch-only links.
+
+``create_job`` sends an ``Idempotency-Key`` (a fresh one per call unless given) and tries a
+create again, with the same key, when the answer was lost or transient: a lost connection, a
+timeout, 503, a gateway's 502 / 504, or 429 with a short ``Retry-After``. The server answers a
+repeated key with the job it made the first time, so a create retried after the server handled
+it still makes one job (``CreatedJob.replayed`` says so). Error answers are mapped back to
 the classes of ``feature_planner.errors`` by their code; anything the contract does not
 describe becomes an ``UnexpectedResponseError``, and a server that cannot be reached a
 ``ConnectionFailedError`` (both there too, under ``ClientSideError``).
@@ -21,13 +34,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncGenerator, Generator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeVar
 
 import httpx
 import pydantic
+import tenacity
 from httpx_sse import EventSource
 from httpx_sse import ServerSentEvent as WireEvent
 
@@ -36,6 +51,10 @@ from .errors import (
     AgentNotFoundError,
     ConnectionFailedError,
     FeaturePlannerError,
+    JobFinishedError,
+    JobNotFoundError,
+    RateLimitedError,
+    ServerDrainingError,
     StoreUnavailableError,
     UnexpectedResponseError,
 )
@@ -43,14 +62,23 @@ from .models import (
     EVENT_MODELS,
     FINAL_EVENTS,
     AgentProfile,
+    CompleteEvent,
     CreateJobResponse,
+    ErrorEvent,
+    JobPage,
+    JobState,
+    JobStatus,
+    JobSummary,
+    ShareLink,
     StreamEvent,
     SuggestionRequest,
+    WireModel,
 )
 
 __all__ = [
     "AsyncFeaturePlannerClient",
     "ConnectionFailedError",
+    "CreatedJob",
     "EventEnvelope",
     "FeaturePlannerClient",
     "StreamEvent",
@@ -58,7 +86,34 @@ __all__ = [
 ]
 
 JOBS_PATH: Final = "/api/feature-planner/suggest-feature"
+HISTORY_PATH: Final = "/api/feature-planner/jobs"
 AGENT_PATH: Final = "/api/feature-planner/agent"
+
+IDEMPOTENCY_KEY: Final = "Idempotency-Key"
+IDEMPOTENT_REPLAYED: Final = "Idempotent-Replayed"
+# A create is retried at most this long after a failure: a 429 whose Retry-After asks for
+# more is raised at once (the caller decides whether to wait that long).
+MAX_CREATE_RETRY_WAIT_S: Final = 10.0
+# Answers of gateways in front of the server (no error body): the create may not have
+# reached it, or its answer may have been lost; the key makes trying again safe.
+_GATEWAY_STATUSES: Final = frozenset({502, 503, 504})
+# ``get(wait=S)`` reads for this much longer than the server may hold the answer.
+WAIT_READ_MARGIN_S: Final = 10.0
+
+_Model = TypeVar("_Model", bound=WireModel)
+
+
+class CreatedJob(CreateJobResponse):
+    """Phase 1's answer, with what the client knows beside it (neither is on the wire).
+
+    ``idempotency_key`` is the key the create was sent with: sending it again with the same
+    body returns this job. ``replayed`` is True when the server answered with a job made by an
+    earlier request with that key (``Idempotent-Replayed: true``), e.g. one whose answer
+    was lost and which the client tried again.
+    """
+
+    idempotency_key: str | None = pydantic.Field(default=None, exclude=True)
+    replayed: bool = pydantic.Field(default=False, exclude=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,17 +177,113 @@ def _raise_for_status(response: httpx.Response) -> None:
         raise error_from_response(response)
 
 
-def _parse_created(response: httpx.Response) -> CreateJobResponse:
+def _data(response: httpx.Response) -> Any:
+    """The ``data`` of a successful answer, or ``None`` when it has none."""
     _raise_for_status(response)
     body = _json_or_none(response)
-    data = body.get("data") if isinstance(body, dict) and body.get("success") is True else None
+    return body.get("data") if isinstance(body, dict) and body.get("success") is True else None
+
+
+def _parse_data(response: httpx.Response, model: type[_Model], what: str) -> _Model:
+    """A successful answer's ``data`` as ``model``; ``what`` names it when it is not one."""
+    data = _data(response)
     try:
-        return CreateJobResponse.model_validate(data)
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise UnexpectedResponseError(
+            f"HTTP {response.status_code}: not {what}: {response.text[:200]!r}",
+            http_status=response.status_code,
+        ) from exc
+
+
+def _parse_created(response: httpx.Response, idempotency_key: str) -> CreatedJob:
+    data = _data(response)
+    if isinstance(data, dict):  # what the client knows wins over anything the body says
+        replayed = response.headers.get(IDEMPOTENT_REPLAYED, "").strip().lower() == "true"
+        data = {**data, "idempotencyKey": idempotency_key, "replayed": replayed}
+    try:
+        return CreatedJob.model_validate(data)
     except pydantic.ValidationError as exc:
         raise UnexpectedResponseError(
             f"HTTP {response.status_code}: not a job: {response.text[:200]!r}",
             http_status=response.status_code,
         ) from exc
+
+
+def _idempotency_key(given: str | None) -> str:
+    return str(uuid.uuid4()) if given is None else given
+
+
+def _retryable_create(exc: BaseException) -> bool:
+    """Whether a failed create may be tried again (with the same key: never a second job)."""
+    if isinstance(exc, ConnectionFailedError | StoreUnavailableError | ServerDrainingError):
+        return True
+    if isinstance(exc, RateLimitedError):
+        return exc.retry_after <= MAX_CREATE_RETRY_WAIT_S
+    return isinstance(exc, UnexpectedResponseError) and exc.http_status in _GATEWAY_STATUSES
+
+
+class _CreateWait(tenacity.wait.wait_base):
+    """Exponential backoff with jitter from ``base_delay`` (capped), never sooner than a
+    429's ``Retry-After``."""
+
+    def __init__(self, base_delay: float) -> None:
+        self._backoff = tenacity.wait_exponential(
+            multiplier=base_delay, max=MAX_CREATE_RETRY_WAIT_S
+        ) + tenacity.wait_random(0, base_delay)
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        delay = self._backoff(retry_state)
+        outcome = retry_state.outcome
+        failure = outcome.exception() if outcome is not None else None
+        if isinstance(failure, RateLimitedError):
+            delay = max(delay, float(failure.retry_after))
+        return delay
+
+
+def _create_retry_options(retries: int, base_delay: float) -> dict[str, Any]:
+    return {
+        "stop": tenacity.stop_after_attempt(retries + 1),
+        "wait": _CreateWait(base_delay),
+        "retry": tenacity.retry_if_exception(_retryable_create),
+        "reraise": True,  # the last failure itself, not tenacity's RetryError
+    }
+
+
+def _history_params(
+    limit: int, cursor: str | None, status: JobState | str | None
+) -> dict[str, str | int]:
+    params: dict[str, str | int] = {"limit": limit}
+    if cursor is not None:
+        params["cursor"] = cursor
+    if status is not None:
+        params["status"] = str(status)
+    return params
+
+
+def _status_request(base: httpx.Timeout, wait: float | None) -> dict[str, Any]:
+    """The keyword arguments of a JSON status read: the read timeout outlives ``wait``."""
+    headers = {"Accept": "application/json"}
+    if wait is None:
+        return {"headers": headers}
+    read = None if base.read is None else max(base.read, wait + WAIT_READ_MARGIN_S)
+    timeout = httpx.Timeout(connect=base.connect, read=read, write=base.write, pool=base.pool)
+    return {"headers": headers, "params": {"wait": wait}, "timeout": timeout}
+
+
+def _final_envelope(status: JobStatus) -> EventEnvelope:
+    """A finished job's final event, as its stream would have delivered it."""
+    event: CompleteEvent | ErrorEvent | None = status.result or status.error
+    if not status.status.is_final or event is None:
+        raise UnexpectedResponseError(
+            f"job {status.job_id} is {status.status.value} without a result or an error"
+        )
+    return EventEnvelope(event.event_name, status.last_event_id, event)
+
+
+def _already_final(status: JobStatus, last_event_id: int | None) -> bool:
+    """Whether the caller already holds this finished job's final event."""
+    return last_event_id is not None and last_event_id >= status.last_event_id
 
 
 def _profile_body(profile: AgentProfile | Mapping[str, Any]) -> dict[str, Any]:
@@ -189,6 +340,11 @@ def _job_path(job_id: str) -> str:
     if not job_id or "/" in job_id:
         raise ValueError(f"not a job id: {job_id!r}")
     return f"{JOBS_PATH}/{job_id}"
+
+
+def _history_path(job_id: str) -> str:
+    _job_path(job_id)  # the same check
+    return f"{HISTORY_PATH}/{job_id}"
 
 
 def _stream_path(target: str | CreateJobResponse) -> str:
@@ -297,11 +453,13 @@ class _ClientBase:
         token: str | None,
         max_reconnects: int,
         reconnect_delay: float,
+        create_retries: int,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.max_reconnects = max_reconnects
         self.reconnect_delay = reconnect_delay
+        self.create_retries = create_retries
 
     def _url(self, path: str) -> str:
         if not path.startswith(("http://", "https://")):
@@ -333,9 +491,10 @@ class AsyncFeaturePlannerClient(_ClientBase):
         timeout: float = 30.0,
         max_reconnects: int = 5,
         reconnect_delay: float = 0.5,
+        create_retries: int = 2,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        super().__init__(base_url, token, max_reconnects, reconnect_delay)
+        super().__init__(base_url, token, max_reconnects, reconnect_delay, create_retries)
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=_timeout(timeout))
 
@@ -355,18 +514,101 @@ class AsyncFeaturePlannerClient(_ClientBase):
         if self._owns_http:
             await self._http.aclose()
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _request(
+        self, method: str, path: str, *, headers: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
         try:
             return await self._http.request(
-                method, self._url(path), headers=self._headers, **kwargs
+                method, self._url(path), headers={**self._headers, **(headers or {})}, **kwargs
             )
         except httpx.TransportError as exc:
             raise _connection_failed(exc) from exc
 
-    async def create_job(self, request: SuggestionRequest | Mapping[str, Any]) -> CreateJobResponse:
-        """Phase 1: create a job; nothing runs until its stream is opened."""
-        response = await self._request("POST", JOBS_PATH, json=_request_body(request))
-        return _parse_created(response)
+    async def create_job(
+        self,
+        request: SuggestionRequest | Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+    ) -> CreatedJob:
+        """Phase 1: create a job; nothing runs until its stream is opened.
+
+        Sent with ``idempotency_key`` (default: a new uuid4), and tried again with the same
+        key when the answer is lost or transient (``create_retries`` times at most)."""
+        key = _idempotency_key(idempotency_key)
+        body = _request_body(request)
+        retrying = tenacity.AsyncRetrying(
+            **_create_retry_options(self.create_retries, self.reconnect_delay)
+        )
+        async for attempt in retrying:
+            with attempt:
+                response = await self._request(
+                    "POST", JOBS_PATH, json=body, headers={IDEMPOTENCY_KEY: key}
+                )
+                return _parse_created(response, key)
+        raise AssertionError("unreachable: the last failure is re-raised")
+
+    async def jobs(
+        self,
+        *,
+        limit: int = 20,
+        cursor: str | None = None,
+        status: JobState | str | None = None,
+    ) -> JobPage:
+        """One page of the caller's runs, newest first; ``next_cursor`` names the next."""
+        params = _history_params(limit, cursor, status)
+        return _parse_data(
+            await self._request("GET", HISTORY_PATH, params=params), JobPage, "a page of jobs"
+        )
+
+    async def iter_jobs(
+        self, *, status: JobState | str | None = None, page_size: int = 100
+    ) -> AsyncGenerator[JobSummary, None]:
+        """Every run of the caller, newest first, a page at a time."""
+        cursor: str | None = None
+        while True:
+            page = await self.jobs(limit=page_size, cursor=cursor, status=status)
+            for job in page.jobs:
+                yield job
+            if page.next_cursor is None or not page.jobs:
+                return
+            cursor = page.next_cursor
+
+    async def get(self, job: str | CreateJobResponse, *, wait: float | None = None) -> JobStatus:
+        """A job read without a stream (never starts it); ``wait`` seconds (0 to 30) hold the
+        answer until the job is final."""
+        options = _status_request(self._http.timeout, wait)
+        response = await self._request("GET", _stream_path(job), **options)
+        return _parse_data(response, JobStatus, "a job")
+
+    async def follow(
+        self, job: str | CreateJobResponse, *, last_event_id: int | None = None
+    ) -> AsyncGenerator[EventEnvelope, None]:
+        """The job's events to its final one, whatever its state: streamed while it runs,
+        its final event alone once it has finished (see ``FeaturePlannerClient.follow``)."""
+        status = await self.get(job)
+        if not status.status.is_final:
+            try:
+                async for envelope in self.stream_envelopes(job, last_event_id=last_event_id):
+                    yield envelope
+                return
+            except (JobFinishedError, JobNotFoundError):  # finished meanwhile, log gone
+                status = await self.get(job)
+        if not _already_final(status, last_event_id):
+            yield _final_envelope(status)
+
+    async def delete_job(self, job_id: str) -> None:
+        """Remove a finished job from the caller's history (``JobActiveError`` while it runs:
+        ``cancel`` it first)."""
+        _raise_for_status(await self._request("DELETE", _history_path(job_id)))
+
+    async def share(self, job_id: str) -> ShareLink:
+        """A watch-only link to a completed job (``url`` is relative to the server)."""
+        response = await self._request("POST", f"{_job_path(job_id)}/share")
+        return _parse_data(response, ShareLink, "a share link")
+
+    async def unshare(self, job_id: str) -> None:
+        """Revoke every share link of the job."""
+        _raise_for_status(await self._request("DELETE", f"{_job_path(job_id)}/share"))
 
     async def cancel(self, job_id: str) -> None:
         """Cancel one of the caller's jobs; its subscribers receive ``error`` ``CANCELLED``."""
@@ -436,9 +678,10 @@ class FeaturePlannerClient(_ClientBase):
         timeout: float = 30.0,
         max_reconnects: int = 5,
         reconnect_delay: float = 0.5,
+        create_retries: int = 2,
         http_client: httpx.Client | None = None,
     ) -> None:
-        super().__init__(base_url, token, max_reconnects, reconnect_delay)
+        super().__init__(base_url, token, max_reconnects, reconnect_delay, create_retries)
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=_timeout(timeout))
 
@@ -458,15 +701,113 @@ class FeaturePlannerClient(_ClientBase):
         if self._owns_http:
             self._http.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _request(
+        self, method: str, path: str, *, headers: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
         try:
-            return self._http.request(method, self._url(path), headers=self._headers, **kwargs)
+            return self._http.request(
+                method, self._url(path), headers={**self._headers, **(headers or {})}, **kwargs
+            )
         except httpx.TransportError as exc:
             raise _connection_failed(exc) from exc
 
-    def create_job(self, request: SuggestionRequest | Mapping[str, Any]) -> CreateJobResponse:
-        """Phase 1: create a job; nothing runs until its stream is opened."""
-        return _parse_created(self._request("POST", JOBS_PATH, json=_request_body(request)))
+    def create_job(
+        self,
+        request: SuggestionRequest | Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+    ) -> CreatedJob:
+        """Phase 1: create a job; nothing runs until its stream is opened.
+
+        Sent with ``idempotency_key`` (default: a new uuid4), and tried again with the same
+        key when the answer is lost or transient (``create_retries`` times at most): a lost
+        connection or timeout, 503, a gateway's 502 / 504, 429 with a ``Retry-After`` of at
+        most ``MAX_CREATE_RETRY_WAIT_S``. However many tries, the server makes one job."""
+        key = _idempotency_key(idempotency_key)
+        body = _request_body(request)
+        retrying = tenacity.Retrying(
+            **_create_retry_options(self.create_retries, self.reconnect_delay)
+        )
+        for attempt in retrying:
+            with attempt:
+                response = self._request(
+                    "POST", JOBS_PATH, json=body, headers={IDEMPOTENCY_KEY: key}
+                )
+                return _parse_created(response, key)
+        raise AssertionError("unreachable: the last failure is re-raised")
+
+    def jobs(
+        self,
+        *,
+        limit: int = 20,
+        cursor: str | None = None,
+        status: JobState | str | None = None,
+    ) -> JobPage:
+        """One page of the caller's runs, newest first (``limit`` 1 to 100); pass its
+        ``next_cursor`` as ``cursor`` for the next page (``None``: this was the last)."""
+        params = _history_params(limit, cursor, status)
+        return _parse_data(
+            self._request("GET", HISTORY_PATH, params=params), JobPage, "a page of jobs"
+        )
+
+    def iter_jobs(
+        self, *, status: JobState | str | None = None, page_size: int = 100
+    ) -> Generator[JobSummary, None, None]:
+        """Every run of the caller, newest first, fetched a page at a time."""
+        cursor: str | None = None
+        while True:
+            page = self.jobs(limit=page_size, cursor=cursor, status=status)
+            yield from page.jobs
+            if page.next_cursor is None or not page.jobs:
+                return
+            cursor = page.next_cursor
+
+    def get(self, job: str | CreateJobResponse, *, wait: float | None = None) -> JobStatus:
+        """A job read without a stream: its state, and its result or error once finished.
+
+        It never starts a pending job. ``wait`` (0 to 30 seconds) holds the answer until the job
+        is final or that time has passed; the read timeout is lengthened to outlive it."""
+        options = _status_request(self._http.timeout, wait)
+        return _parse_data(self._request("GET", _stream_path(job), **options), JobStatus, "a job")
+
+    def follow(
+        self, job: str | CreateJobResponse, *, last_event_id: int | None = None
+    ) -> Generator[EventEnvelope, None, None]:
+        """The job's events, ending with its final one (``complete`` or ``error``).
+
+        A pending or running job is streamed as ``stream_envelopes`` streams it (a pending
+        one is started by it), resuming after ``last_event_id`` when given. A finished job
+        is read from the history (``get``) and its final event yielded alone, with the id
+        ``lastEventId``, without opening a stream: its event log may have expired. So for a
+        finished job there is no ``connected`` and no ``delta``: the history keeps the
+        result, not the text streamed on the way (read ``complete``'s suggestions and
+        ``context``). Nothing is yielded when ``last_event_id`` already names the final event.
+        """
+        status = self.get(job)
+        if not status.status.is_final:
+            try:
+                yield from self.stream_envelopes(job, last_event_id=last_event_id)
+                return
+            except (JobFinishedError, JobNotFoundError):  # finished meanwhile, log gone
+                status = self.get(job)
+        if not _already_final(status, last_event_id):
+            yield _final_envelope(status)
+
+    def delete_job(self, job_id: str) -> None:
+        """Remove a finished job from the caller's history (``JobActiveError`` while it is
+        pending or running: ``cancel`` it first)."""
+        _raise_for_status(self._request("DELETE", _history_path(job_id)))
+
+    def share(self, job_id: str) -> ShareLink:
+        """A watch-only link to a completed job (``JobNotCompleteError`` otherwise); its
+        ``url`` is relative to the server, its ``token`` reads and streams that job only."""
+        return _parse_data(
+            self._request("POST", f"{_job_path(job_id)}/share"), ShareLink, "a share link"
+        )
+
+    def unshare(self, job_id: str) -> None:
+        """Revoke every share link of the job."""
+        _raise_for_status(self._request("DELETE", f"{_job_path(job_id)}/share"))
 
     def cancel(self, job_id: str) -> None:
         """Cancel one of the caller's jobs; its subscribers receive ``error`` ``CANCELLED``."""

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     stream_token_ttl_s: float = Field(
         900, gt=0, le=24 * 3600, description="Lifetime of the job-scoped stream token"
     )
+    share_ttl_s: float = Field(
+        7 * 24 * 3600, gt=0, description="Lifetime of a watch-only share link"
+    )
 
     oidc_issuer: str | None = Field(None, description="The tokens' iss, e.g. Clerk's Frontend API")
     oidc_jwks_url: str | None = Field(
@@ -186,6 +189,9 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default_factory=lambda: f"sqlite:///{_data_home() / 'feature-planner' / 'agents.db'}",
         description="Custom agents: a SQLite file (default) or PostgreSQL",
+    )
+    history_days: float = Field(
+        30, gt=0, description="Jobs are kept in the database's history this many days"
     )
 
     offline_chunk_chars: int = Field(24, ge=1)

@@ -15,15 +15,19 @@ The client's own failures, which no server sends, are under ``ClientSideError``:
     ├── AuthenticationError              401 UNAUTHORIZED
     ├── CrossOriginError                 403 CSRF_REJECTED
     ├── JobForbiddenError                403 FORBIDDEN
+    ├── ShareReadOnlyError               403 SHARE_READ_ONLY
     ├── RouteNotFoundError               404 NOT_FOUND
     ├── JobNotFoundError                 404 JOB_NOT_FOUND
     ├── AgentNotFoundError               404 AGENT_NOT_FOUND
     ├── MethodNotAllowedError            405 METHOD_NOT_ALLOWED (with ``allow``)
+    ├── JobActiveError                   409 JOB_ACTIVE
+    ├── JobNotCompleteError              409 JOB_NOT_COMPLETE
     ├── JobFinishedError                 410 JOB_FINISHED
     ├── PayloadTooLargeError             413 PAYLOAD_TOO_LARGE
     ├── UriTooLongError                  414 URI_TOO_LONG
     ├── UnsupportedMediaTypeError        415 UNSUPPORTED_MEDIA_TYPE
     ├── RequestValidationError           422 VALIDATION_ERROR (with ``fields``)
+    ├── IdempotencyKeyReusedError        422 IDEMPOTENCY_KEY_REUSED
     ├── RateLimitedError                 429 RATE_LIMITED (with ``retry_after``)
     ├── TooManyStreamsError              429 TOO_MANY_STREAMS
     ├── HeadersTooLargeError             431 HEADERS_TOO_LARGE
@@ -54,12 +58,15 @@ __all__ = [
     "CrossOriginError",
     "FeaturePlannerError",
     "HeadersTooLargeError",
+    "IdempotencyKeyReusedError",
     "InternalError",
     "InvalidJobIdError",
     "InvalidJsonError",
     "InvalidLastEventIdError",
+    "JobActiveError",
     "JobFinishedError",
     "JobForbiddenError",
+    "JobNotCompleteError",
     "JobNotFoundError",
     "MethodNotAllowedError",
     "PayloadTooLargeError",
@@ -68,6 +75,7 @@ __all__ = [
     "RequestValidationError",
     "RouteNotFoundError",
     "ServerDrainingError",
+    "ShareReadOnlyError",
     "StoreUnavailableError",
     "TooManyStreamsError",
     "UnexpectedResponseError",
@@ -187,6 +195,28 @@ class JobForbiddenError(FeaturePlannerError):
     code = "FORBIDDEN"
     default_message = "This job belongs to another user"
 
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        caller: str | None = None,
+        owner: str | None = None,
+        job_id: str | None = None,
+    ) -> None:
+        # For the server's warning line (never sent: the owner is none of the caller's business).
+        self.caller, self.owner, self.job_id = caller, owner, job_id
+        super().__init__(message)
+
+
+class ShareReadOnlyError(FeaturePlannerError):
+    """A watch-only share token was used for more than reading its one job."""
+
+    status = 403
+    code = "SHARE_READ_ONLY"
+    default_message = (
+        "A share link may only read and stream its own job; sign in to do anything else"
+    )
+
 
 class RouteNotFoundError(FeaturePlannerError):
     """No such route."""
@@ -230,6 +260,22 @@ class MethodNotAllowedError(FeaturePlannerError):
     def from_wire(cls, error: Mapping[str, Any], headers: Mapping[str, str]) -> Self:
         allow = [method.strip() for method in headers.get("allow", "").split(",")]
         return cls([method for method in allow if method], _text(error.get("message")))
+
+
+class JobActiveError(FeaturePlannerError):
+    """The job is still pending or running: it cannot be removed from the history yet."""
+
+    status = 409
+    code = "JOB_ACTIVE"
+    default_message = "The job is still active; cancel it first, then remove it"
+
+
+class JobNotCompleteError(FeaturePlannerError):
+    """The job has not completed, so it has no result to act on."""
+
+    status = 409
+    code = "JOB_NOT_COMPLETE"
+    default_message = "The job has not completed; only a completed job can be shared"
 
 
 class JobFinishedError(FeaturePlannerError):
@@ -289,6 +335,16 @@ class RequestValidationError(FeaturePlannerError):
             if isinstance(item, dict)
         ]
         return cls(fields, _text(error.get("message")))
+
+
+class IdempotencyKeyReusedError(FeaturePlannerError):
+    """The ``Idempotency-Key`` was used before with a different body."""
+
+    status = 422
+    code = "IDEMPOTENCY_KEY_REUSED"
+    default_message = (
+        "This Idempotency-Key was already used with a different body; send a new key for a new job"
+    )
 
 
 class RateLimitedError(FeaturePlannerError):

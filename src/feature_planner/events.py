@@ -38,7 +38,7 @@ from .models import (
     Suggestion,
     TokenUsage,
 )
-from .sse import encode_event
+from .sse import decode_event, encode_event
 
 __all__ = [
     "JobEvent",
@@ -47,6 +47,7 @@ __all__ = [
     "connected",
     "delta",
     "error",
+    "final_event",
     "frame",
     "now_ms",
     "to_json",
@@ -135,3 +136,13 @@ class JobEvent(NamedTuple):
     @property
     def is_final(self) -> bool:
         return self.name in FINAL_EVENTS
+
+
+def final_event(frame: bytes) -> CompleteEvent | ErrorEvent | None:
+    """The job's final event, if ``frame`` (a job event's frame) is one."""
+    _, name, data = decode_event(frame)
+    if name == CompleteEvent.event_name:
+        return CompleteEvent.model_validate_json(data)
+    if name == ErrorEvent.event_name:
+        return ErrorEvent.model_validate_json(data)
+    return None

@@ -54,6 +54,20 @@ class Metrics:
         self.open_streams = Gauge(
             "feature_planner_open_streams", "Streams open on this process", registry=r
         )
+        self.history_writes = Counter(
+            "feature_planner_history_writes", "Job history rows written to the database", registry=r
+        )
+        self.history_write_failures = Counter(
+            "feature_planner_history_write_failures",
+            "Job history writes that failed (each is retried, then given up)",
+            registry=r,
+        )
+        self.history_writes_lost = Counter(
+            "feature_planner_history_writes_lost",
+            "Job history rows never written: retries exhausted, queue full, or shut down",
+            ["reason"],
+            registry=r,
+        )
         self.subscribers_per_job = Histogram(
             "feature_planner_job_subscribers",
             "Streams open on the job in this process when one more opens (this one included)",

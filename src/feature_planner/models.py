@@ -38,8 +38,12 @@ __all__ = [
     "ErrorEvent",
     "EventModel",
     "FeatureType",
+    "JobPage",
     "JobState",
+    "JobStatus",
+    "JobSummary",
     "PriorityLevel",
+    "ShareLink",
     "StreamEvent",
     "Suggestion",
     "SuggestionRequest",
@@ -279,6 +283,64 @@ EVENT_MODELS: Mapping[str, type[StreamEvent]] = MappingProxyType(
 )
 # The events that end a job: the stream ends after one of them.
 FINAL_EVENTS = frozenset({CompleteEvent.event_name, ErrorEvent.event_name})
+
+
+class JobSummary(WireModel):
+    """One run in the caller's history (``GET /api/feature-planner/jobs``)."""
+
+    job_id: str
+    status: JobState
+    input: SuggestionRequest
+    created_at: int
+    finished_at: int | None = None
+    suggestions_count: int | None = None
+    provider: str | None = None
+    model: str | None = None
+    stream_url: str
+    parent_job_id: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {**super().to_wire(), "parentJobId": self.parent_job_id}  # null: a first run
+
+
+class JobPage(WireModel):
+    """A page of the caller's runs, newest first; ``next_cursor`` fetches the next one."""
+
+    jobs: list[JobSummary]
+    next_cursor: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"jobs": [job.to_wire() for job in self.jobs], "nextCursor": self.next_cursor}
+
+
+class JobStatus(WireModel):
+    """A job read without a stream (``GET {streamUrl}`` with ``Accept: application/json``)."""
+
+    model_config = ConfigDict(extra="allow")  # later releases may say more
+
+    job_id: str
+    status: JobState
+    input: SuggestionRequest
+    created_at: int
+    started_at: int | None = None
+    finished_at: int | None = None
+    last_event_id: int = 0
+    result: CompleteEvent | None = None
+    error: ErrorEvent | None = None
+    provider: str | None = None
+    model: str | None = None
+    parent_job_id: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {**super().to_wire(), "parentJobId": self.parent_job_id}
+
+
+class ShareLink(WireModel):
+    """A watch-only link to one job: ``url`` opens the page read-only."""
+
+    url: str
+    token: str
+    expires_at: int
 
 
 ToolName = Literal["Glob", "Grep", "Read"]

@@ -9,7 +9,7 @@ must not contain CR or LF (JSON escapes both inside strings). What the events ho
 
 from __future__ import annotations
 
-__all__ = ["PING", "encode_comment", "encode_event"]
+__all__ = ["PING", "decode_event", "encode_comment", "encode_event"]
 
 
 def encode_event(event_id: int, name: str, data: bytes) -> bytes:
@@ -17,6 +17,12 @@ def encode_event(event_id: int, name: str, data: bytes) -> bytes:
     if b"\n" in data or b"\r" in data or "\n" in name or "\r" in name:
         raise ValueError("SSE event name and data must be single lines")
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (event_id, name.encode(), data)
+
+
+def decode_event(frame: bytes) -> tuple[int, str, bytes]:
+    """The id, name and data of one frame that ``encode_event`` wrote."""
+    fields = dict(line.split(b": ", 1) for line in frame.rstrip(b"\n").split(b"\n"))
+    return int(fields[b"id"]), fields[b"event"].decode(), fields[b"data"]
 
 
 def encode_comment(text: str, *, retry_ms: int | None = None) -> bytes:

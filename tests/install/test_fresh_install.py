@@ -136,12 +136,19 @@ def installed(
     return Installed(request.param, wheel, venv)
 
 
-def test_the_wheel_carries_the_page_and_the_type_marker(wheel: Path) -> None:
+def test_the_wheel_carries_the_page_the_migrations_and_the_type_marker(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    static = CHECKOUT / "src" / "feature_planner" / "web" / "static"
+    package = CHECKOUT / "src" / "feature_planner"
+    static = package / "web" / "static"
     expected = {f"feature_planner/web/static/{f.name}" for f in static.iterdir() if f.is_file()}
     assert expected, "the page has no static files"
-    assert expected | {"feature_planner/py.typed"} <= names
+    migrations = {
+        path.relative_to(package.parent).as_posix()
+        for pattern in ("*.py", "*.mako", "versions/*.py")
+        for path in (package / "migrations").glob(pattern)
+    }
+    assert "feature_planner/migrations/versions/0001_custom_agents.py" in migrations
+    assert expected | migrations | {"feature_planner/py.typed"} <= names
 
 
 def test_the_install_brings_no_optional_extra(installed: Installed) -> None:

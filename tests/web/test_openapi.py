@@ -196,7 +196,8 @@ def test_the_documented_job_id_rule_is_the_one_enforced(value: str) -> None:
 def test_the_documented_event_id_limit_is_the_one_enforced(document: dict[str, Any]) -> None:
     stream = document["paths"][JOB_PATH]["get"]
     limits = {p["name"]: p["schema"]["maximum"] for p in stream["parameters"] if p["in"] != "path"}
-    assert set(limits) == {"Last-Event-ID", "lastEventId"}
+    assert set(limits) == {"Last-Event-ID", "lastEventId", "wait"}
+    assert limits["wait"] == 30
     highest = limits["Last-Event-ID"]
     assert limits["lastEventId"] == highest
     for raw, accepted in [(str(highest), True), (str(highest + 1), False), ("0", True)]:

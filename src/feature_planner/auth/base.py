@@ -27,13 +27,13 @@ __all__ = [
 # refused before it is parsed, so an absurd header costs nothing.
 MAX_CREDENTIAL_CHARS = 8192
 
-Via = Literal["bearer", "cookie", "stream-token"]
+Via = Literal["bearer", "cookie", "stream-token", "share-token"]
 
 
 @dataclass(frozen=True, slots=True)
 class Identity:
     """Who is calling, and how. ``job_id`` is set when the credential is good for one job
-    only (a stream token)."""
+    only (a stream token; a share token, which acts as the job's owner but may only read)."""
 
     user_id: str
     via: Via

@@ -60,6 +60,11 @@ class JobRun:
         self.task: asyncio.Task[None] | None = None
         self.state: JobState = JobState.IN_PROGRESS
         self.code: str | None = None  # the final error event's code
+        self.final: CompleteEvent | ErrorEvent | None = None  # the final event, once sent
+
+    @property
+    def last_event_id(self) -> int:
+        return self._last_id
 
     # -- RunSink -------------------------------------------------------------------------
 
@@ -131,7 +136,7 @@ class JobRun:
             usage, state = result.token_usage, JobState.COMPLETED
         self._coalescer.flush()
         self._emit(final)
-        self.state = state
+        self.final, self.state = final, state
         self.code = final.code if isinstance(final, ErrorEvent) else None
         if self._metrics is not None:
             self._metrics.job_finished(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 import uuid
@@ -24,7 +25,6 @@ from ..errors import (
     FeaturePlannerError,
     InvalidJobIdError,
     JobFinishedError,
-    JobForbiddenError,
     JobNotFoundError,
     RateLimitedError,
     RequestValidationError,
@@ -32,15 +32,18 @@ from ..errors import (
     TooManyStreamsError,
 )
 from ..events import JobEvent, now_ms
+from ..history import HistoryEntry, HistoryStore
 from ..limits import CreateLimiter, StreamLimiter
 from ..metrics import Metrics
 from ..models import ErrorCode, JobState, SuggestionRequest
 from ..sse import encode_comment
+from .idempotency import IdempotencyKeys, Reservation, fingerprint
+from .reading import JobReader, check_owner, ended, entry_of, is_uuid4, wait_finished
 from .relay import EventLog, Heartbeat, Subscriber
 from .runner import JobRun, RunTracer
 from .store import JobRecord, JobStore
 
-__all__ = ["JobService", "ServiceLimits"]
+__all__ = ["CreatedJob", "JobService", "ServiceLimits", "is_uuid4"]
 
 logger = logging.getLogger("feature_planner.jobs")
 
@@ -59,6 +62,16 @@ class ServiceLimits:
     pending_ttl_s: float = 600
 
 
+@dataclass(frozen=True, slots=True)
+class CreatedJob:
+    """Phase 1's answer; ``replayed``: an earlier request with the same Idempotency-Key
+    made the job."""
+
+    job_id: str
+    expires_at_ms: int
+    replayed: bool = False
+
+
 class JobService:
     def __init__(
         self,
@@ -69,6 +82,8 @@ class JobService:
         limits: ServiceLimits,
         create_limiter: CreateLimiter,
         stream_limiter: StreamLimiter,
+        history: HistoryStore,
+        idempotency: IdempotencyKeys,
         agents: Callable[[str], Awaitable[AgentProfile | None]] | None = None,
         metrics: Metrics | None = None,
         trace_run: RunTracer | None = None,
@@ -79,6 +94,9 @@ class JobService:
         self.limits = limits
         self._create_limiter = create_limiter
         self._stream_limiter = stream_limiter
+        self.history = history
+        self.reader = JobReader(store, history)
+        self._idempotency = idempotency
         self._agents = agents  # the user's active custom agent, by user id
         self.metrics = metrics or Metrics()
         self.trace_run = trace_run  # telemetry's span around each run, when tracing is on
@@ -151,13 +169,12 @@ class JobService:
 
     # -- Phase 1 -------------------------------------------------------------------------
 
-    async def create(self, user_id: str, request: SuggestionRequest) -> JobRecord:
+    async def create(
+        self, user_id: str, request: SuggestionRequest, idempotency_key: str | None = None
+    ) -> CreatedJob:
+        """A new pending job, or (same ``idempotency_key`` and body as an earlier create of
+        this user's, within 24 h) that earlier job, with no new job and no limit hit."""
         self._check_model(request.custom_model)
-        try:
-            await self._create_limiter.hit(user_id)
-        except RateLimitedError:
-            self.metrics.refusals.labels("create").inc()
-            raise
         created = now_ms()
         job = JobRecord(
             id=str(uuid.uuid4()),
@@ -167,10 +184,32 @@ class JobService:
             created_at_ms=created,
             expires_at_ms=created + round(self.limits.pending_ttl_s * 1000),
         )
+        if idempotency_key is None:
+            await self._create(job)
+            return CreatedJob(job.id, job.expires_at_ms)
+        reservation = await self._idempotency.reserve(
+            user_id, idempotency_key, fingerprint(request), job.id, job.expires_at_ms
+        )
+        if reservation.replayed:
+            return _replay(reservation)
+        try:
+            await self._create(job)
+        except BaseException:
+            await self._idempotency.release(user_id, idempotency_key)
+            raise
+        await self._idempotency.settle(user_id, idempotency_key)
+        return CreatedJob(job.id, job.expires_at_ms)
+
+    async def _create(self, job: JobRecord) -> None:
+        try:
+            await self._create_limiter.hit(job.user_id)
+        except RateLimitedError:
+            self.metrics.refusals.labels("create").inc()
+            raise
         await self.store.create(job)
+        self.history.record(entry_of(job))
         self.metrics.jobs_created.inc()
         logger.info("job created", extra=_fields(job, "created"))
-        return job
 
     def _check_model(self, model: str | None) -> None:
         if model is None:
@@ -197,6 +236,11 @@ class JobService:
         if self.draining:
             raise ServerDrainingError
         job = await self._owned_job(user_id, job_id)
+        if job is None:  # expired, or finished and its events no longer kept
+            await self.reader.finished_entry(user_id, job_id)  # 403 if another user's
+            raise JobNotFoundError(
+                "The job's events are no longer kept; read its result with Accept: application/json"
+            )
         if job.state.is_final:
             if last_event_id is None:
                 raise JobFinishedError(
@@ -275,6 +319,14 @@ class JobService:
                     run.cancel(f"Nobody was watching the job for {grace:g} s, so it was cancelled")
 
     def _start_run(self, job: JobRecord) -> None:
+        started = dataclasses.replace(
+            entry_of(job),
+            status=JobState.IN_PROGRESS,
+            started_at_ms=now_ms(),
+            provider=self.provider.name,
+            model=job.request.custom_model,
+        )
+        self.history.record(started)
         run = JobRun(
             self.store,
             job.id,
@@ -292,12 +344,14 @@ class JobService:
             PlanRequest.from_request(job.request, self.repository),
             (lambda: agents(user_id)) if agents is not None else None,
         )
-        task.add_done_callback(lambda _: self._run_finished(job.id))
+        task.add_done_callback(lambda _: self._run_finished(run, started))
         logger.info("job started", extra=_fields(job, "started", provider=self.provider.name))
 
-    def _run_finished(self, job_id: str) -> None:
-        self._runs.pop(job_id, None)
-        self._unwatched_since.pop(job_id, None)
+    def _run_finished(self, run: JobRun, started: HistoryEntry) -> None:
+        self._runs.pop(run.job_id, None)
+        self._unwatched_since.pop(run.job_id, None)
+        if run.final is not None:
+            self.history.record(ended(started, run.final, run.last_event_id, run.state))
 
     def _cancel_local(self, job_id: str, message: str) -> None:
         run = self._runs.get(job_id)
@@ -308,12 +362,17 @@ class JobService:
 
     async def cancel(self, user_id: str, job_id: str) -> None:
         job = await self._owned_job(user_id, job_id)
+        if job is None:
+            entry = await self.reader.finished_entry(user_id, job_id)
+            raise JobFinishedError(f"The job has already {entry.status.value}; nothing to cancel")
         if job.state.is_final:
             raise JobFinishedError(f"The job has already {job.state.value}; nothing to cancel")
         message = "The job was cancelled by its owner"
+        final = events.error(ErrorCode.CANCELLED, message)
         if job.state is JobState.PENDING and await self.store.cancel_pending(
-            job.id, JobEvent.of(1, events.error(ErrorCode.CANCELLED, message))
+            job.id, JobEvent.of(1, final)
         ):
+            self.history.record(ended(entry_of(job), final, 1, JobState.CANCELLED))
             logger.info("job cancelled before it ran", extra=_fields(job, "cancelled"))
             return
         run = self._runs.get(job.id)
@@ -328,40 +387,25 @@ class JobService:
                 raise JobFinishedError("The job has already finished; nothing to cancel")
             await self.store.request_cancel(job.id, message)
             if log is not None:
-                await _wait_finished(log, timeout=5)
+                await wait_finished(log, timeout=5)
         finally:
             if log is not None:
                 self.store.release_log(job.id, log)
 
     # -- shared checks -------------------------------------------------------------------
 
-    async def _owned_job(self, user_id: str, job_id: str) -> JobRecord:
+    async def _owned_job(self, user_id: str, job_id: str) -> JobRecord | None:
+        """The caller's job from the store; None if the store no longer has it."""
         if not is_uuid4(job_id):
             raise InvalidJobIdError(f"{job_id[:64]!r} is not a UUID v4 job id")
         job = await self.store.get(job_id)
-        if job is None:
-            raise JobNotFoundError
-        if job.user_id != user_id:
-            raise JobForbiddenError
+        if job is not None:
+            check_owner(user_id, job.user_id, job_id)
         return job
 
 
-def is_uuid4(value: str) -> bool:
-    if len(value) != 36:
-        return False
-    try:
-        parsed = uuid.UUID(value)
-    except ValueError:
-        return False
-    return parsed.version == 4 and str(parsed) == value.lower()
-
-
-async def _wait_finished(log: EventLog, timeout: float) -> None:
-    reader = Subscriber(log, log.last_id)
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(timeout):
-            while await reader.next_chunk() is not None:
-                pass
+def _replay(reservation: Reservation) -> CreatedJob:
+    return CreatedJob(reservation.job_id, reservation.expires_at_ms, replayed=True)
 
 
 def _fields(job: JobRecord, transition: str, **more: Any) -> dict[str, Any]:

@@ -14,31 +14,53 @@ from starlette.responses import Response
 from ..errors import InvalidJsonError, RequestValidationError
 from ..models import FeatureType, PriorityLevel, SuggestionRequest
 from .bodies import field_errors, read_json_body, refuse_foreign_body
-from .params import job_id, last_event_id
+from .history_api import status_wire
+from .params import idempotency_key, job_id, last_event_id, wait
 from .paths import job_url
 from .responses import EventStreamResponse, json_response
 from .state import AppState
 
-__all__ = ["cancel_job", "config", "create_job", "stream_job"]
+__all__ = ["cancel_job", "config", "create_job", "read_job"]
 
 
 async def create_job(state: AppState, request: Request) -> Response:
     identity = await state.authenticate(request, state_changing=True)
+    key = idempotency_key(request)
     suggestion = _parse_suggestion(await read_json_body(request))
-    job = await state.service.create(identity.user_id, suggestion)
-    stream_url = job_url(job.id)
+    job = await state.service.create(identity.user_id, suggestion, key)
+    stream_url = job_url(job.job_id)
     data = {
-        "jobId": job.id,
+        "jobId": job.job_id,
         "streamUrl": stream_url,
         "expiresAt": job.expires_at_ms,
-        "streamToken": state.stream_tokens.issue(identity.user_id, job.id),
+        "streamToken": state.stream_tokens.issue(identity.user_id, job.job_id),
     }
-    return json_response(data, 201, {"location": stream_url})
+    headers = {"location": stream_url}
+    if job.replayed:
+        headers["idempotent-replayed"] = "true"
+    return json_response(data, 201, headers)
 
 
-async def stream_job(state: AppState, request: Request) -> Response:
+async def read_job(state: AppState, request: Request) -> Response:
+    """Phase 2 (an event stream); or, asked for JSON only, the job's status."""
+    accept = request.headers.get("accept", "")
+    if "application/json" in accept and "text/event-stream" not in accept:
+        return await _job_status(state, request)
+    return await _stream_job(state, request)
+
+
+async def _job_status(state: AppState, request: Request) -> Response:
     job = request.path_params["job_id"]
-    identity = await state.authenticate(request, state_changing=False, job_id=job)
+    identity = await state.authenticate(request, state_changing=False, job_id=job, read_only=True)
+    entry = await state.service.reader.status(
+        identity.user_id, job_id(request), wait_s=wait(request)
+    )
+    return json_response(status_wire(entry), headers={"cache-control": "no-store"})
+
+
+async def _stream_job(state: AppState, request: Request) -> Response:
+    job = request.path_params["job_id"]
+    identity = await state.authenticate(request, state_changing=False, job_id=job, read_only=True)
     resume_after = last_event_id(request)
     subscriber = await state.service.open_stream(identity.user_id, job_id(request), resume_after)
     if subscriber is None:  # resumed from the final event: nothing more, ever

@@ -21,10 +21,14 @@ from ..auth import (
     LocalAuthenticator,
     OidcAuthenticator,
     OidcOptions,
+    ShareTokens,
     StreamTokens,
 )
 from ..auth.oidc import public_key_jwk
 from ..config import ConfigurationError, Settings, load_settings
+from ..database import Database
+from ..history import HistoryStore
+from ..jobs.idempotency import IdempotencyKeys, MemoryIdempotencyKeys, RedisIdempotencyKeys
 from ..jobs.memory import MemoryJobStore
 from ..jobs.redis_store import RedisJobStore
 from ..jobs.service import JobService, ServiceLimits
@@ -38,6 +42,7 @@ from ..limits import (
     StreamLimiter,
 )
 from ..logs import redact_access_log
+from ..metrics import Metrics
 from ..redis_client import connect_redis, guarded
 from ..secret_key import signing_key
 from ..telemetry import RunTracer, Telemetry
@@ -58,12 +63,14 @@ def create_app(
     """The application. ``store`` and ``provider`` replace the ones the settings choose."""
     settings = settings or load_settings()
     telemetry = Telemetry.from_environment()
-    state = _build_state(settings, store, provider, telemetry.trace_run)
+    database = Database(settings.database_url)
+    state = _build_state(settings, store, provider, telemetry.trace_run, database)
 
     @asynccontextmanager
     async def lifespan(app: PlannerApp) -> AsyncIterator[None]:
         redact_access_log()
-        await state.agents.start()
+        await database.start()
+        await state.history.start()
         await state.service.start()
         # With a shared store, other processes can serve this one's streams at once.
         shared = settings.redis_url is not None
@@ -77,7 +84,8 @@ def create_app(
             state.service.begin_drain(hand_off_streams=shared)
             await state.service.finish_runs(settings.drain_s)
             await state.service.stop()
-            await state.agents.close()
+            await state.history.close()
+            await database.close()
             await state.auth.close()
 
     app = PlannerApp(
@@ -101,6 +109,7 @@ def _build_state(
     store: JobStore | None,
     provider: Provider | None,
     trace_run: RunTracer | None,
+    database: Database,
 ) -> AppState:
     ttls = JobTTLs(
         pending=settings.pending_ttl_s,
@@ -112,6 +121,7 @@ def _build_state(
     )
     stream_limiter: StreamLimiter
     create_limiter: CreateLimiter
+    idempotency: IdempotencyKeys
     limit, window_s = settings.create_limit, settings.create_window_s
     if client is not None and settings.redis_url is not None:
         store = store or RedisJobStore(
@@ -129,11 +139,15 @@ def _build_state(
             client, settings.max_streams_per_user, settings.stream_lease_s
         )
         create_limiter = RedisCreateLimiter(limit, window_s, client, settings.redis_url)
+        idempotency = RedisIdempotencyKeys(client)
     else:
         store = store if store is not None else MemoryJobStore(ttls)
         stream_limiter = MemoryStreamLimiter(settings.max_streams_per_user)
         create_limiter = MemoryCreateLimiter(limit, window_s)
-    agents = AgentStore(settings.database_url)
+        idempotency = MemoryIdempotencyKeys()
+    agents = AgentStore(database)
+    metrics = Metrics()
+    history = HistoryStore(database, retention_days=settings.history_days, metrics=metrics)
     service = JobService(
         store,
         provider if provider is not None else build_provider(settings),
@@ -147,7 +161,10 @@ def _build_state(
         ),
         create_limiter=create_limiter,
         stream_limiter=stream_limiter,
+        history=history,
+        idempotency=idempotency,
         agents=agents.active,
+        metrics=metrics,
         trace_run=trace_run,
     )
     # Sessions and stream tokens are signed with it: replicas must share it.
@@ -156,8 +173,10 @@ def _build_state(
         settings=settings,
         auth=_build_authenticator(settings, secret_key, client),
         stream_tokens=StreamTokens(secret_key, settings.stream_token_ttl_s),
+        share_tokens=ShareTokens(secret_key, settings.share_ttl_s),
         service=service,
         agents=agents,
+        history=history,
         trusted_origins=frozenset(settings.trusted_origins),
     )
 

@@ -204,7 +204,13 @@ def _operation(
             "required": True,
             "content": {"application/json": {"schema": schemas["body", route.body]}},
         }
-    responses = {str(answer.status): _answer(route, answer, schemas) for answer in route.answers}
+    responses: dict[str, dict[str, Any]] = {}
+    for answer in route.answers:
+        described = _answer(route, answer, schemas)
+        same_status = responses.setdefault(str(answer.status), described)
+        if same_status is not described:  # one status, several media types (SSE or JSON)
+            same_status["description"] += "; or " + described["description"]
+            same_status.setdefault("content", {}).update(described.get("content", {}))
     for status, errors in _by_status([*route.errors, *GUARD_ERRORS]).items():
         responses[str(status)] = {
             "description": " ".join(f"`{error.code}`: {_doc(error)}" for error in errors),

@@ -9,10 +9,27 @@ from typing import Annotated
 from pydantic import Field
 from starlette.requests import Request
 
-from ..errors import InvalidJobIdError, InvalidLastEventIdError
+from ..errors import InvalidJobIdError, InvalidLastEventIdError, RequestValidationError
+from ..models import JobState
 from .endpoint import Param
 
-__all__ = ["JOB_ID", "LAST_EVENT_ID", "LAST_EVENT_ID_QUERY", "job_id", "last_event_id"]
+__all__ = [
+    "CURSOR",
+    "IDEMPOTENCY_KEY",
+    "JOB_ID",
+    "LAST_EVENT_ID",
+    "LAST_EVENT_ID_QUERY",
+    "LIMIT",
+    "STATUS",
+    "WAIT",
+    "cursor",
+    "idempotency_key",
+    "job_id",
+    "last_event_id",
+    "limit",
+    "status",
+    "wait",
+]
 
 # A UUID v4 as ``str(uuid.uuid4())`` writes it (either case): version 4, RFC 4122 variant.
 _UUID4 = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}"
@@ -32,7 +49,31 @@ LAST_EVENT_ID_QUERY = Param(
     "lastEventId", "query", "The same as the Last-Event-ID header", _EVENT_ID
 )
 
+LIMIT = Param(
+    "limit", "query", "How many jobs per page (default 20)", Annotated[int, Field(ge=1, le=100)]
+)
+CURSOR = Param(
+    "cursor",
+    "query",
+    "The nextCursor of the previous page",
+    Annotated[str, Field(min_length=1, max_length=512)],
+)
+STATUS = Param("status", "query", "Only the jobs in this state", JobState)
+WAIT = Param(
+    "wait",
+    "query",
+    "Hold the answer until the job is final or this many seconds have passed",
+    Annotated[float, Field(ge=0, le=30)],
+)
+IDEMPOTENCY_KEY = Param(
+    "Idempotency-Key",
+    "header",
+    "Send the same key again (within 24 h, same body) to get the same job instead of a new one",
+    Annotated[str, Field(min_length=1, max_length=255, pattern="^[\\x20-\\x7e]+$")],
+)
+
 _JOB_ID = re.compile(_UUID4)
+_PRINTABLE_ASCII = re.compile("[\\x20-\\x7e]{1,255}")
 _EVENT_ID_HEADER = LAST_EVENT_ID.name.lower()
 _MAX_EVENT_ID_DIGITS = len(str(_MAX_EVENT_ID))
 
@@ -59,3 +100,56 @@ def last_event_id(request: Request) -> int | None:
             f"Last-Event-ID must be a non-negative integer, not {raw[:32]!r}"
         )
     return int(raw)
+
+
+def limit(request: Request) -> int:
+    raw = request.query_params.get(LIMIT.name)
+    if raw is None:
+        return 20
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 3 and 1 <= int(raw) <= 100):
+        raise _invalid(LIMIT.name, "must be a whole number from 1 to 100")
+    return int(raw)
+
+
+def cursor(request: Request) -> str | None:
+    raw = request.query_params.get(CURSOR.name)
+    if raw is not None and not 1 <= len(raw) <= 512:
+        raise _invalid(CURSOR.name, "must be the nextCursor of the previous page")
+    return raw or None
+
+
+def status(request: Request) -> JobState | None:
+    raw = request.query_params.get(STATUS.name)
+    if raw is None:
+        return None
+    try:
+        return JobState(raw)
+    except ValueError:
+        choices = ", ".join(state.value for state in JobState)
+        raise _invalid(STATUS.name, f"must be one of: {choices}") from None
+
+
+def wait(request: Request) -> float:
+    raw = request.query_params.get(WAIT.name)
+    if raw is None:
+        return 0
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1
+    if not 0 <= seconds <= 30:  # NaN fails too
+        raise _invalid(WAIT.name, "must be a number of seconds from 0 to 30")
+    return seconds
+
+
+def idempotency_key(request: Request) -> str | None:
+    raw = request.headers.get("idempotency-key")
+    if raw is None:
+        return None
+    if _PRINTABLE_ASCII.fullmatch(raw) is None:
+        raise _invalid(IDEMPOTENCY_KEY.name, "must be 1 to 255 printable ASCII characters")
+    return raw
+
+
+def _invalid(name: str, message: str) -> RequestValidationError:
+    return RequestValidationError([{"field": name, "message": message}])

@@ -7,13 +7,27 @@ from typing import Final
 
 from .params import JOB_ID
 
-__all__ = ["AGENT_PATH", "API", "CONFIG_PATH", "JOBS_PATH", "JOB_PATH", "job_url"]
+__all__ = [
+    "AGENT_PATH",
+    "API",
+    "CONFIG_PATH",
+    "HISTORY_JOB_PATH",
+    "HISTORY_PATH",
+    "JOBS_PATH",
+    "JOB_PATH",
+    "SHARE_PATH",
+    "job_url",
+    "share_url",
+]
 
 API: Final = "/api/feature-planner"
 JOBS_PATH: Final = API + "/suggest-feature"
 JOB_PATH: Final = JOBS_PATH + "/{" + JOB_ID.name + "}"
 CONFIG_PATH: Final = API + "/config"
 AGENT_PATH: Final = API + "/agent"
+HISTORY_PATH: Final = API + "/jobs"  # the caller's runs, kept for FEATURE_PLANNER_HISTORY_DAYS
+HISTORY_JOB_PATH: Final = HISTORY_PATH + "/{" + JOB_ID.name + "}"
+SHARE_PATH: Final = JOB_PATH + "/share"
 
 _JOB_PREFIX: Final = JOBS_PATH + "/"
 
@@ -21,3 +35,8 @@ _JOB_PREFIX: Final = JOBS_PATH + "/"
 def job_url(job_id: str) -> str:
     """``JOB_PATH`` of one job: where it streams, and is cancelled."""
     return _JOB_PREFIX + job_id
+
+
+def share_url(job_id: str, token: str) -> str:
+    """The page, opened read-only on one job."""
+    return f"/?job={job_id}&share={token}"

@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from ..errors import (
     FeaturePlannerError,
     InternalError,
+    JobForbiddenError,
     MethodNotAllowedError,
     RouteNotFoundError,
     StoreUnavailableError,
@@ -67,6 +68,16 @@ async def handle_feature_planner_error(request: Request, exc: Exception) -> Resp
     assert isinstance(exc, FeaturePlannerError)
     if isinstance(exc, StoreUnavailableError):
         request.app.state.planner.service.metrics.store_errors.inc()
+    elif isinstance(exc, JobForbiddenError) and exc.caller is not None:
+        route = f"{request.method} {request.url.path}"
+        logger.warning(
+            "user %s was refused job %s of user %s on %s",
+            exc.caller,
+            exc.job_id,
+            exc.owner,
+            route,
+            extra={"user_id": exc.caller, "owner_id": exc.owner, "job_id": exc.job_id},
+        )
     return error_response(exc)
 
 

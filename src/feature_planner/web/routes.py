@@ -14,34 +14,55 @@ from ..errors import (
     AgentNotFoundError,
     AuthenticationError,
     CrossOriginError,
+    IdempotencyKeyReusedError,
     InvalidJobIdError,
     InvalidJsonError,
     InvalidLastEventIdError,
+    JobActiveError,
     JobFinishedError,
     JobForbiddenError,
+    JobNotCompleteError,
     JobNotFoundError,
     PayloadTooLargeError,
     RateLimitedError,
     RequestValidationError,
     ServerDrainingError,
+    ShareReadOnlyError,
     StoreUnavailableError,
     TooManyStreamsError,
     UnsupportedMediaTypeError,
 )
-from ..models import EVENT_MODELS, AgentProfile, SuggestionRequest
-from . import agent_api, api, openapi, pages
+from ..models import EVENT_MODELS, AgentProfile, JobPage, JobStatus, ShareLink, SuggestionRequest
+from . import agent_api, api, history_api, openapi, pages
 from .answers import CancelledJob, CreatedJob, Health, Readiness, ServerConfig, Unready
 from .endpoint import Answer, Endpoint, EventStream
-from .params import JOB_ID, LAST_EVENT_ID, LAST_EVENT_ID_QUERY
-from .paths import AGENT_PATH, CONFIG_PATH, JOB_PATH, JOBS_PATH
+from .params import (
+    CURSOR,
+    IDEMPOTENCY_KEY,
+    JOB_ID,
+    LAST_EVENT_ID,
+    LAST_EVENT_ID_QUERY,
+    LIMIT,
+    STATUS,
+    WAIT,
+)
+from .paths import (
+    AGENT_PATH,
+    CONFIG_PATH,
+    HISTORY_JOB_PATH,
+    HISTORY_PATH,
+    JOB_PATH,
+    JOBS_PATH,
+    SHARE_PATH,
+)
 
 __all__ = ["ROUTES"]
 
 _JOBS, _AGENT, _HEALTH = "feature-planner", "custom agent", "health"
 
 # Who may call, and the changes a cookie may only make from this site's own origin.
-_CALLER = (AuthenticationError,)
-_CHANGE = (AuthenticationError, CrossOriginError)
+_CALLER = (AuthenticationError, ShareReadOnlyError)
+_CHANGE = (AuthenticationError, CrossOriginError, ShareReadOnlyError)
 _JSON_BODY = (InvalidJsonError, PayloadTooLargeError, UnsupportedMediaTypeError)
 _FOREIGN_BODY = (PayloadTooLargeError, UnsupportedMediaTypeError)  # a body where none belongs
 _OWN_JOB = (InvalidJobIdError, JobNotFoundError, JobForbiddenError)
@@ -54,24 +75,40 @@ ROUTES: Final[tuple[Endpoint, ...]] = (
         api.create_job,
         "Phase 1: create a suggestion job",
         body=SuggestionRequest,
+        params=(IDEMPOTENCY_KEY,),
         answers=(
             Answer(
                 201,
-                "The job was created; open streamUrl to run and watch it",
+                "The job was created; open streamUrl to run and watch it (or, with an "
+                "Idempotency-Key used before with the same body, the job it made)",
                 CreatedJob,
-                headers={"Location": "The streamUrl"},
+                headers={
+                    "Location": "The streamUrl",
+                    "Idempotent-Replayed": "`true` when an earlier request with the same "
+                    "Idempotency-Key made the job",
+                },
             ),
         ),
-        errors=(*_CHANGE, *_JSON_BODY, RequestValidationError, RateLimitedError, *_STORE),
+        errors=(
+            *_CHANGE,
+            *_JSON_BODY,
+            RequestValidationError,
+            IdempotencyKeyReusedError,
+            RateLimitedError,
+            *_STORE,
+        ),
         tag=_JOBS,
         fast=True,
     ),
     Endpoint(
         "GET",
         JOB_PATH,
-        api.stream_job,
-        "Phase 2: stream a job's events (Server-Sent Events)",
-        params=(JOB_ID, LAST_EVENT_ID, LAST_EVENT_ID_QUERY),
+        api.read_job,
+        "Phase 2: stream a job's events (Server-Sent Events), or read its status (JSON)",
+        description="With `Accept: application/json` (and no `text/event-stream` in it) the "
+        "answer is the job's status, and a pending job is not started; `?wait=` holds it "
+        "until the job is final. Otherwise the answer is the job's event stream.",
+        params=(JOB_ID, LAST_EVENT_ID, LAST_EVENT_ID_QUERY, WAIT),
         answers=(
             Answer(
                 200,
@@ -79,14 +116,16 @@ ROUTES: Final[tuple[Endpoint, ...]] = (
                 "Send `Last-Event-ID` (or `?lastEventId=`) to resume.",
                 EventStream(EVENT_MODELS),
             ),
+            Answer(200, "The job's status (asked for with `Accept: application/json`)", JobStatus),
             Answer(204, "Resumed from the job's final event: nothing more, ever"),
         ),
         errors=(
-            *_CALLER,
+            AuthenticationError,
             *_OWN_JOB,
             InvalidLastEventIdError,
             JobFinishedError,
             TooManyStreamsError,
+            RequestValidationError,
             *_STORE,
             ServerDrainingError,
         ),
@@ -107,6 +146,48 @@ ROUTES: Final[tuple[Endpoint, ...]] = (
         access="job",
         tag=_JOBS,
         fast=True,
+    ),
+    Endpoint(
+        "POST",
+        SHARE_PATH,
+        history_api.share_job,
+        "Share a completed job: a watch-only link",
+        description="The token lets anyone holding it read and stream this one job "
+        "(`?token=` or `Authorization: Bearer`), nothing else; it expires.",
+        params=(JOB_ID,),
+        answers=(Answer(201, "The link, its token and when it expires", ShareLink),),
+        errors=(*_CHANGE, *_FOREIGN_BODY, *_OWN_JOB, JobNotCompleteError, *_STORE),
+        tag=_JOBS,
+    ),
+    Endpoint(
+        "DELETE",
+        SHARE_PATH,
+        history_api.unshare_job,
+        "Revoke every share link of a job",
+        params=(JOB_ID,),
+        answers=(Answer(204, "Revoked"),),
+        errors=(*_CHANGE, *_FOREIGN_BODY, *_OWN_JOB, *_STORE),
+        tag=_JOBS,
+    ),
+    Endpoint(
+        "GET",
+        HISTORY_PATH,
+        history_api.list_jobs,
+        "Your runs, newest first, active ones included",
+        params=(LIMIT, CURSOR, STATUS),
+        answers=(Answer(200, "A page of your runs; nextCursor fetches the next", JobPage),),
+        errors=(*_CALLER, RequestValidationError, *_STORE),
+        tag=_JOBS,
+    ),
+    Endpoint(
+        "DELETE",
+        HISTORY_JOB_PATH,
+        history_api.remove_job,
+        "Remove a finished job from your history",
+        params=(JOB_ID,),
+        answers=(Answer(204, "Removed"),),
+        errors=(*_CHANGE, *_FOREIGN_BODY, *_OWN_JOB, JobActiveError, *_STORE),
+        tag=_JOBS,
     ),
     Endpoint(
         "GET",

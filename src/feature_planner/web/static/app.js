@@ -1,5 +1,8 @@
 // Feature Planner page: a small state machine over the two-phase API.
 // idle → creating → connecting → streaming (⇄ reconnecting) → complete | error
+// A run opened by its URL (/?job=<id>): idle → loading → connecting → … (running) or
+// loading → complete | error (finished, shown from the job's JSON status, no stream).
+// /?job=<id>&share=<token> is the same, read-only, with the share token instead of a login.
 // All model/user text goes through textContent; no innerHTML, no eval (CSP-safe).
 'use strict';
 
@@ -17,7 +20,7 @@
   // Engines that compose text without an AI model; always labelled as such.
   const NOT_AI = new Set(['offline', 'scripted']);
   const STATUS_TEXT = {
-    creating: 'Creating job…', connecting: 'Connecting to AI…', streaming: 'Generating suggestions…',
+    loading: 'Loading the run…', creating: 'Creating job…', connecting: 'Connecting to AI…', streaming: 'Generating suggestions…',
     reconnecting: 'Reconnecting…', complete: 'Done.', error: 'Stopped.',
   };
   const RUNNING = new Set(['creating', 'connecting', 'streaming', 'reconnecting']);
@@ -29,6 +32,16 @@
     429: 'Too many streams are open for your account. Close another Feature Planner tab or wait for a run to finish, then try again.',
     503: 'The server cannot reach its job store right now. Try again shortly.',
   };
+  // What a refused share link means (the share view has no login to fall back on).
+  const SHARE_HINT = {
+    401: 'This share link has expired or was revoked: ask for a new one.',
+    403: 'This share link does not open this run.',
+    404: 'The run no longer exists.',
+  };
+  const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+  // The text and last event id a tab has shown for a job, so that a reload resumes there.
+  const PROGRESS_KEY = 'feature-planner:job:';
+  const TITLE = document.title;
 
   const $ = (id) => document.getElementById(id);
   const el = {
@@ -43,16 +56,22 @@
     errorHint: $('error-hint'), tryAgain: $('try-again'),
     results: $('results'), resultsTitle: $('results-title'), copy: $('copy'), download: $('download'),
     copyStatus: $('copy-status'), metaNotice: $('meta-notice'), cards: $('cards'), meta: $('meta'),
-    announcer: $('announcer'),
+    announcer: $('announcer'), share: $('share'), shareBox: $('share-box'), shareUrl: $('share-url'),
+    shareCopy: $('share-copy'), shareHint: $('share-hint'), shareNotice: $('share-notice'),
+    agentPanel: $('agent-panel'),
   };
 
   // run: incremented per run; stale callbacks compare against it.
   // text: the Text node holding the live text (appended to, never rebuilt).
   // lastId: the id of the last event received (what a resume starts after).
   // result: the `complete` event's data, for copy and download.
+  // final: the job's final event (`complete` or `error`) has been shown.
+  // ownJob: this page created the job in this run (it may cancel a job it cannot stream).
+  // share: the share token of a read-only view ('' when logged in as usual).
   const state = {
     phase: 'idle', config: FALLBACK, run: 0, es: null, streamUrl: null, jobId: null,
-    lastInput: null, text: null, lastId: '', result: null,
+    lastInput: null, text: null, lastId: '', result: null, final: false, ownJob: false,
+    share: '', loggedIn: false, saveTimer: 0, listedRun: 0, sharing: false,
   };
 
   // ── helpers ────────────────────────────────────────────────────
@@ -90,6 +109,49 @@
     if (p === 'scripted') return 'Scripted provider (no AI model)';
     return p || 'unknown';
   }
+  const jobUrl = (id) => `${API}/suggest-feature/${encodeURIComponent(id)}`;
+  const pageUrl = (id) => `/?job=${encodeURIComponent(id)}`;
+  function readRoute() {
+    const params = new URLSearchParams(window.location.search);
+    return { job: params.get('job') || '', share: params.get('share') || '' };
+  }
+  // A job URL with the share token (in the share view) and `extra` as query parameters.
+  function withParams(url, extra = {}) {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(extra)) if (v) params.set(k, v);
+    if (state.share) params.set('token', state.share);
+    const query = params.toString();
+    return query ? `${url}?${query}` : url;
+  }
+  const TIME = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  function formatTime(ms) {
+    const n = Number(ms);
+    return Number.isFinite(n) && n > 0 ? TIME.format(new Date(n)) : '';
+  }
+
+  // sessionStorage, per job: { lastId, text, done }. `text` is exactly the text of the job's
+  // events up to `lastId`, so that resuming after `lastId` adds the rest once.
+  function loadProgress(id) {
+    try {
+      const saved = JSON.parse(window.sessionStorage.getItem(PROGRESS_KEY + id) || 'null');
+      if (saved && typeof saved.text === 'string' && /^[0-9]+$/.test(String(saved.lastId))) return saved;
+    } catch { /* storage off or unreadable: start from the beginning */ }
+    return null;
+  }
+  function saveProgress() {
+    window.clearTimeout(state.saveTimer);
+    state.saveTimer = 0;
+    if (!state.jobId || !state.lastId || !state.text) return;
+    const saved = { lastId: state.lastId, text: state.text.data, done: state.final };
+    try { window.sessionStorage.setItem(PROGRESS_KEY + state.jobId, JSON.stringify(saved)); } catch { /* full or off */ }
+  }
+  function scheduleSave() {
+    if (!state.saveTimer) state.saveTimer = window.setTimeout(saveProgress, 250);
+  }
+  function forgetProgress(id) {
+    try { window.sessionStorage.removeItem(PROGRESS_KEY + id); } catch { /* off */ }
+  }
+
   const labelOf = (options, value) => {
     const found = (options || []).find((o) => (typeof o === 'string' ? o : o.value) === value);
     return found ? (typeof found === 'string' ? found : found.label || found.value) : value;
@@ -110,7 +172,7 @@
     const running = RUNNING.has(phase);
     el.generate.disabled = running;
     el.app.setAttribute('aria-busy', String(running));
-    show(el.cancel, running);
+    show(el.cancel, running && !state.share);
     show(el.cursor, phase === 'streaming' || phase === 'reconnecting');
     show(el.run, phase !== 'idle');
     el.status.textContent = statusText || STATUS_TEXT[phase] || '';
@@ -127,10 +189,17 @@
   const setProgress = (pct) => { el.progress.value = pct; el.percent.textContent = `${pct}%`; };
 
   function resetOutput() {
+    window.clearTimeout(state.saveTimer);
+    state.saveTimer = 0;
     el.liveContent.textContent = '';
     state.text = document.createTextNode('');
     el.liveContent.appendChild(state.text);
+    show(el.live, true);
     el.live.open = true;
+    show(el.share, false);
+    show(el.shareBox, false);
+    el.shareUrl.value = '';
+    el.shareHint.textContent = '';
     setProgress(0);
     el.activity.textContent = '';
     show(el.activity, false);
@@ -144,6 +213,7 @@
     delete el.errorCard.dataset.status;
     state.result = null;
     state.lastId = '';
+    state.final = false;
     clearFieldErrors();
   }
 
@@ -161,7 +231,7 @@
 
   // The error card: `title` says what failed, `message` is the server's (or our) words,
   // `hint` what it means or what to do.
-  function fail(message, { title = 'The run failed', hint = '', code = '', status = 0 } = {}) {
+  function fail(message, { title = 'The run failed', hint = '', code = '', status = 0, focus = true } = {}) {
     closeStream();
     setPhase('error');
     show(el.activity, false);
@@ -171,9 +241,10 @@
     show(el.errorHint, Boolean(hint));
     if (code) el.errorCard.dataset.code = code;
     if (status) el.errorCard.dataset.status = String(status);
+    show(el.tryAgain, !state.share && Boolean(state.lastInput));
     show(el.errorCard, true);
     announce(`${title}: ${message}`);
-    el.errorCard.focus();
+    if (focus) el.errorCard.focus();
   }
 
   function notLoggedIn() {
@@ -215,11 +286,12 @@
     }
   }
 
+  // Whether the user is logged in (false only when the server said 401).
   async function loadConfig() {
     try {
       const res = await fetch(`${API}/config`, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
       const body = await readJson(res);
-      if (res.status === 401) { applyConfig({}); notLoggedIn(); return; }
+      if (res.status === 401) { applyConfig({}); notLoggedIn(); return false; }
       if (!res.ok || !body || !body.success) throw new Error((body && body.error && body.error.message) || `HTTP ${res.status}`);
       applyConfig(body.data || {});
     } catch (err) {
@@ -228,6 +300,7 @@
       show(el.notice, true);
     }
     el.fields.disabled = false;
+    return true;
   }
 
   function updateCount() {
@@ -299,6 +372,13 @@
     if (res.ok && body && body.success && body.data && body.data.streamUrl) {
       state.streamUrl = body.data.streamUrl;
       state.jobId = body.data.jobId || null;
+      state.ownJob = true;
+      if (state.jobId) {
+        // The run has an address of its own: reload, Back and a second tab find it there.
+        if (readRoute().job !== state.jobId) window.history.pushState(null, '', pageUrl(state.jobId));
+        setTitle(input);
+        markCurrentRun();
+      }
       connect(run, body.data.streamUrl, { retried: false });
       return;
     }
@@ -320,7 +400,7 @@
   }
 
   function deleteJob(url) {
-    fetch(url, { method: 'DELETE', credentials: 'same-origin', headers: { Accept: 'application/json' } }).catch(() => {});
+    return fetch(url, { method: 'DELETE', credentials: 'same-origin', headers: { Accept: 'application/json' } }).catch(() => {});
   }
 
   // ── phase 2 ───────────────────────────────────────────────────
@@ -328,9 +408,9 @@
 
   function connect(run, url, { retried }) {
     if (state.phase !== 'reconnecting') setPhase('connecting');
-    // A hand-made reconnection (see `explainClosed`) resumes like EventSource's own.
-    const target = state.lastId ? `${url}?lastEventId=${encodeURIComponent(state.lastId)}` : url;
-    const es = new EventSource(target);
+    // A hand-made reconnection (see `explainClosed`), or a page that re-attaches to a job it
+    // had shown before a reload, resumes like EventSource's own.
+    const es = new EventSource(withParams(url, { lastEventId: state.lastId }));
     state.es = es;
     const live = (handler) => (event) => {
       if (state.es !== es || state.run !== run) return;
@@ -338,7 +418,11 @@
       handler(event);
     };
 
-    es.addEventListener('connected', live(() => setPhase('streaming')));
+    es.addEventListener('connected', live(() => {
+      setPhase('streaming');
+      // The run is under way: the list of runs says so (once per run).
+      if (state.listedRun !== run) { state.listedRun = run; refreshRuns(); }
+    }));
 
     es.addEventListener('delta', live((event) => {
       const data = parse(event);
@@ -347,6 +431,7 @@
       if (typeof data.text === 'string') state.text.appendData(data.text);
       const total = Number(data.totalLength) || 0;
       setProgress(Math.min(95, Math.floor((total / 2000) * 100)));
+      scheduleSave();
     }));
 
     es.addEventListener('activity', live((event) => {
@@ -362,21 +447,28 @@
       closeStream();
       const data = parse(event) || {};
       state.result = data;
+      state.final = true;
       renderResults(data);
       setProgress(100);
       show(el.activity, false);
       el.live.open = false;
       setPhase('complete');
+      saveProgress();
+      updateShare();
       const n = Array.isArray(data.suggestions) ? data.suggestions.length : 0;
       announce(`Done: ${n} suggestion${n === 1 ? '' : 's'}.`);
       el.resultsTitle.focus();
+      refreshRuns();
     }));
 
     es.addEventListener('error', live((event) => {
       if (typeof event.data === 'string') {
         // The server's named, terminal `error` event.
         const data = parse(event) || {};
+        state.final = true;
+        saveProgress();
         fail(data.message || 'The run failed.', { code: data.code || '' });
+        refreshRuns();
         return;
       }
       // The browser's own connection error. While CONNECTING, EventSource reconnects by
@@ -398,7 +490,7 @@
     if (state.lastId) headers['Last-Event-ID'] = state.lastId;
     let res;
     try {
-      res = await fetch(url, { credentials: 'same-origin', headers, cache: 'no-store', signal: controller.signal });
+      res = await fetch(withParams(url), { credentials: 'same-origin', headers, cache: 'no-store', signal: controller.signal });
     } catch {
       if (run === state.run) {
         fail('Lost the connection to the server.', { title: 'Connection lost', hint: 'Check your connection and try again.' });
@@ -423,12 +515,18 @@
       notLoggedIn();
       return;
     }
+    // The job ended while the page was not looking: its JSON status has the outcome.
+    if ((res.status === 204 || res.status === 410) && state.jobId && state.streamUrl === url && !retried) {
+      openJob(state.jobId, { settled: true });
+      return;
+    }
     if (res.status === 204) {
       fail('The run has already ended: there is nothing more to receive.', { title: 'The stream has ended', status: 204 });
       return;
     }
-    // The job cannot be streamed by us now; do not leave it waiting for nobody.
-    if ((res.status === 429 || res.status === 503) && state.streamUrl === url) deleteJob(url);
+    // A job this page just created cannot be streamed by us now; do not leave it waiting for
+    // nobody. (One it re-attached to may be watched elsewhere: leave that one alone.)
+    if ((res.status === 429 || res.status === 503) && state.streamUrl === url && state.ownJob && !state.share) deleteJob(url);
     const message = error.message || `The server answered HTTP ${res.status}`;
     const hint = [REFUSAL_HINT[res.status] || '', res.status === 429 ? retryAfterText(res).trim() : '']
       .filter(Boolean).join(' ');
@@ -528,14 +626,17 @@
     announce(msg);
   }
 
-  async function copyResults() {
-    if (!state.result || !state.lastInput) return;
-    const text = toMarkdown(state.result, state.lastInput);
+  async function copyText(text) {
     let ok = false;
     if (navigator.clipboard && window.isSecureContext) {
       try { await navigator.clipboard.writeText(text); ok = true; } catch { ok = false; }
     }
-    if (!ok) ok = legacyCopy(text);
+    return ok || legacyCopy(text);
+  }
+
+  async function copyResults() {
+    if (!state.result || !state.lastInput) return;
+    const ok = await copyText(toMarkdown(state.result, state.lastInput));
     el.copy.focus();
     copyFeedback(ok ? 'Copied as Markdown.' : 'The browser did not allow copying; use Download JSON instead.');
   }
@@ -556,16 +657,392 @@
 
   // ── cancel ────────────────────────────────────────────────────
   function cancel() {
-    if (!RUNNING.has(state.phase)) return;
+    if (!RUNNING.has(state.phase) || state.share) return;
     closeStream();
     state.run += 1; // invalidate the current run's callbacks
     const url = state.streamUrl;
     state.streamUrl = null;
-    if (url) deleteJob(url);
+    if (url) deleteJob(url).then(() => refreshRuns());
+    if (state.jobId) forgetProgress(state.jobId);
+    state.jobId = null;
+    // The form is back, as it was; its address is the form's (a cancelled run is in the list).
+    if (readRoute().job) window.history.replaceState(null, '', '/');
+    markCurrentRun();
     resetOutput();
     setPhase('idle');
     announce('Cancelled.');
     el.page.focus();
+  }
+
+  // ── a run opened by its address ───────────────────────────────
+  function setTitle(input) {
+    const target = input && input.pageOrComponent ? String(input.pageOrComponent).trim() : '';
+    document.title = target ? `${target} · ${TITLE}` : TITLE;
+  }
+
+  function selectValue(select, value) {
+    if (!value) return;
+    const v = String(value);
+    if (![...select.options].some((o) => o.value === v)) select.appendChild(make('option', { value: v }, v));
+    select.value = v;
+  }
+
+  // The form shows the run's input (in the share view, read-only).
+  function fillForm(input) {
+    clearFieldErrors();
+    el.page.value = input.pageOrComponent ? String(input.pageOrComponent) : '';
+    selectValue(el.featureType, input.featureType);
+    selectValue(el.priority, input.priorityLevel);
+    el.context.value = input.additionalContext ? String(input.additionalContext) : '';
+    if (input.customModel && (state.share || !el.modelField.hidden)) {
+      selectValue(el.model, input.customModel);
+      show(el.modelField, true);
+    } else {
+      el.model.value = '';
+    }
+    updateCount();
+    setTitle(input);
+  }
+
+  function emptyForm() {
+    clearFieldErrors();
+    el.page.value = '';
+    el.context.value = '';
+    if (el.featureType.options.length) el.featureType.selectedIndex = 0;
+    const prio = [...el.priority.options].find((o) => o.value === 'medium');
+    if (prio) el.priority.value = 'medium';
+    el.model.value = '';
+    updateCount();
+    setTitle(null);
+  }
+
+  // `/`: the empty form; any stream the page had open for a run is closed (the run goes on).
+  function showForm() {
+    if (RUNNING.has(state.phase)) saveProgress(); // what this tab has shown of the run it leaves
+    closeStream();
+    state.run += 1;
+    state.jobId = null;
+    state.streamUrl = null;
+    state.ownJob = false;
+    state.lastInput = null;
+    markCurrentRun();
+    resetOutput();
+    setPhase('idle');
+    emptyForm();
+  }
+
+  function focusRun() {
+    if (state.phase === 'complete') el.resultsTitle.focus();
+    else if (state.phase === 'error') el.errorCard.focus();
+    else el.run.focus();
+  }
+
+  // `/?job=<id>`: the job's JSON status says where it is. A running one is streamed again,
+  // from the event this tab last showed (sessionStorage) or from its first; a finished one is
+  // shown from its status, with no stream. `settled`: it is known to have ended (the stream
+  // said so), do not stream it again. `focus`: the user asked for it here (the list of runs).
+  async function openJob(id, { focus = false, settled = false } = {}) {
+    if (RUNNING.has(state.phase)) saveProgress(); // what this tab has shown of the run it leaves
+    closeStream();
+    const run = ++state.run;
+    resetOutput();
+    state.jobId = id;
+    state.streamUrl = jobUrl(id);
+    state.ownJob = false;
+    state.lastInput = null;
+    markCurrentRun();
+    if (!JOB_ID.test(id)) {
+      fail('This address does not name a run.', { title: 'Could not open the run', focus });
+      return;
+    }
+    setPhase('loading');
+    revealRun();
+    let res;
+    let body;
+    try {
+      res = await fetch(withParams(jobUrl(id)), {
+        credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' },
+      });
+      body = await readJson(res);
+    } catch {
+      if (run === state.run) {
+        fail('Could not reach the server.', { title: 'Could not open the run', hint: 'Check your connection and try again.', focus });
+      }
+      return;
+    }
+    if (run !== state.run) return;
+    const job = res.ok && body && body.success ? body.data : null;
+    if (!job || typeof job !== 'object') {
+      const error = (body && body.error) || {};
+      if (res.status === 401 && !state.share) {
+        fail(error.message || 'Not logged in', { title: 'You are not logged in', status: 401, code: error.code || '', focus });
+        notLoggedIn();
+        return;
+      }
+      const hints = state.share ? SHARE_HINT : REFUSAL_HINT;
+      fail(error.message || `The server answered HTTP ${res.status}`, {
+        title: 'Could not open the run', hint: hints[res.status] || '', code: error.code || '', status: res.status, focus,
+      });
+      return;
+    }
+    const input = job.input && typeof job.input === 'object' ? job.input : null;
+    state.lastInput = input;
+    if (input) fillForm(input);
+    const saved = loadProgress(id);
+    if ((job.status === 'pending' || job.status === 'in_progress') && !settled) {
+      if (saved && !saved.done) {
+        // Resume after the last event this tab showed, with the text it had shown.
+        state.text.appendData(saved.text);
+        state.lastId = String(saved.lastId);
+        setProgress(Math.min(95, Math.floor((saved.text.length / 2000) * 100)));
+      }
+      connect(run, state.streamUrl, { retried: false });
+      if (focus) focusRun();
+      return;
+    }
+    // Finished: the text only if this tab saw the whole of it.
+    if (saved && saved.done) state.text.appendData(saved.text);
+    show(el.live, Boolean(state.text.data));
+    el.live.open = false;
+    state.final = true;
+    if (job.status === 'completed') {
+      state.result = job.result && typeof job.result === 'object' ? job.result : {};
+      renderResults(state.result);
+      setProgress(100);
+      setPhase('complete');
+      updateShare();
+      if (focus) focusRun();
+      return;
+    }
+    const error = job.error && typeof job.error === 'object' ? job.error : {};
+    const cancelled = job.status === 'cancelled';
+    fail(error.message || (cancelled ? 'The run was cancelled.' : 'The run ended without a result.'), {
+      title: cancelled ? 'The run was cancelled' : 'The run failed', code: error.code || '', focus,
+    });
+  }
+
+  // A run chosen in the page (the list): a new entry in the history, as a link would.
+  function navigate(id, { focus = false } = {}) {
+    if (id === state.jobId && state.phase !== 'idle' && state.phase !== 'loading') {
+      if (focus) focusRun();
+      return;
+    }
+    if (readRoute().job !== id) window.history.pushState(null, '', pageUrl(id));
+    openJob(id, { focus });
+  }
+
+  // The address changed (Back, Forward): show what it names.
+  function followRoute() {
+    const route = readRoute();
+    if (route.share !== state.share) { window.location.reload(); return; }
+    if (!state.share && !state.loggedIn) return; // not logged in: the notice stays
+    if (!route.job) { if (state.jobId || state.phase !== 'idle') showForm(); return; }
+    if (route.job !== state.jobId || state.phase === 'idle') openJob(route.job);
+  }
+
+  // ── share ─────────────────────────────────────────────────────
+  // Offered for a completed run, to its owner: a read-only link anyone may open.
+  function updateShare() {
+    show(el.share, !state.share && state.loggedIn && state.phase === 'complete' && Boolean(state.jobId));
+  }
+
+  async function createShare() {
+    const id = state.jobId;
+    if (!id || state.sharing) return;
+    state.sharing = true;
+    el.share.setAttribute('aria-busy', 'true');
+    try {
+      const res = await fetch(`${jobUrl(id)}/share`, {
+        method: 'POST', credentials: 'same-origin', headers: { Accept: 'application/json' },
+      });
+      const body = await readJson(res);
+      if (id !== state.jobId) return;
+      const data = (body && body.success && body.data) || null;
+      if (!res.ok || !data || !data.url) {
+        const error = (body && body.error) || {};
+        copyFeedback(`Could not create a share link: ${error.message || `HTTP ${res.status}`}.`);
+        return;
+      }
+      const url = new URL(String(data.url), window.location.origin).href;
+      el.shareUrl.value = url;
+      const until = formatTime(data.expiresAt);
+      el.shareHint.textContent = `Anyone with this link can view this run, read-only${until ? `, until ${until}` : ''}.`;
+      show(el.shareBox, true);
+      const ok = await copyText(url);
+      el.shareUrl.focus();
+      el.shareUrl.select();
+      copyFeedback(ok ? 'Share link copied.' : 'Share link created: copy it from the box.');
+    } catch {
+      copyFeedback('Could not create a share link: the server is unreachable.');
+    } finally {
+      state.sharing = false;
+      el.share.removeAttribute('aria-busy');
+    }
+  }
+
+  async function copyShareLink() {
+    if (!el.shareUrl.value) return;
+    const ok = await copyText(el.shareUrl.value);
+    el.shareCopy.focus();
+    copyFeedback(ok ? 'Share link copied.' : 'The browser did not allow copying; select the link and copy it.');
+  }
+
+  // ── recent runs ───────────────────────────────────────────────
+  // The user's own runs, newest first (GET /jobs); each opens like its address would.
+  const runs = {
+    section: $('runs'), title: $('runs-title'), list: $('runs-list'), empty: $('runs-empty'),
+    status: $('runs-status'), more: $('runs-more'), cursor: null, seq: 0,
+  };
+  const RUN_STATE = {
+    pending: 'Starting', in_progress: 'Running', completed: 'Completed', failed: 'Failed', cancelled: 'Cancelled',
+  };
+  const ACTIVE = new Set(['pending', 'in_progress']);
+
+  function runsStatus(text) {
+    runs.status.textContent = text;
+    show(runs.status, Boolean(text));
+    if (text) announce(text);
+  }
+
+  function markCurrentRun() {
+    for (const link of runs.list.querySelectorAll('a.run-link')) {
+      if (link.closest('li').dataset.jobId === state.jobId) link.setAttribute('aria-current', 'page');
+      else link.removeAttribute('aria-current');
+    }
+  }
+
+  function runItem(job) {
+    const c = state.config;
+    const input = job.input && typeof job.input === 'object' ? job.input : {};
+    const id = String(job.jobId || '');
+    const status = String(job.status || '');
+    const active = ACTIVE.has(status);
+    const target = input.pageOrComponent ? String(input.pageOrComponent) : 'Untitled run';
+    const when = formatTime(job.createdAt);
+    const item = make('li', { class: 'run-item', testid: 'run-item' });
+    item.dataset.jobId = id;
+    item.dataset.status = status;
+    const link = make('a', { class: 'run-link', href: pageUrl(id), testid: 'run-open' });
+    const facts = [
+      input.featureType ? labelOf(c.featureTypes, input.featureType) : '',
+      input.priorityLevel ? `${labelOf(c.priorityLevels, input.priorityLevel)} priority` : '',
+    ].filter(Boolean).join(' · ');
+    // The state in words; a running one also has a spinner (decoration only).
+    const badge = make('span', { class: 'run-state', testid: 'run-state' });
+    badge.dataset.state = status;
+    if (active) badge.appendChild(make('span', { class: 'spinner', 'aria-hidden': 'true' }));
+    badge.appendChild(document.createTextNode(RUN_STATE[status] || status || 'Unknown'));
+    const time = make('time', { class: 'run-time', testid: 'run-time' }, when);
+    if (when) time.setAttribute('datetime', new Date(Number(job.createdAt)).toISOString());
+    // Spaces between the parts, so that the link's name reads as words.
+    link.append(
+      make('span', { class: 'run-target', testid: 'run-target' }, target), ' ',
+      make('span', { class: 'run-facts' }, facts), ' ', badge, ' ', time,
+    );
+    if (id === state.jobId) link.setAttribute('aria-current', 'page');
+    link.addEventListener('click', (event) => {
+      if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+      event.preventDefault();
+      navigate(id, { focus: true });
+    });
+    item.appendChild(link);
+    if (!active) {
+      const remove = make('button', {
+        type: 'button', class: 'run-delete', testid: 'run-delete',
+        'aria-label': `Delete the run for ${target}${when ? `, ${when}` : ''}`,
+      }, 'Delete');
+      remove.addEventListener('click', () => deleteRun(id, item));
+      item.appendChild(remove);
+    }
+    return item;
+  }
+
+  // The first page again (`more`: the next one, after the last shown). A newer call wins.
+  async function loadRuns({ more = false } = {}) {
+    if (state.share || !state.loggedIn) return;
+    const seq = ++runs.seq;
+    const params = new URLSearchParams({ limit: '20' });
+    if (more && runs.cursor) params.set('cursor', runs.cursor);
+    runs.list.setAttribute('aria-busy', 'true');
+    let res;
+    let body;
+    try {
+      res = await fetch(`${API}/jobs?${params}`, {
+        credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' },
+      });
+      body = await readJson(res);
+    } catch {
+      if (seq === runs.seq) {
+        runs.list.removeAttribute('aria-busy');
+        show(runs.section, true);
+        runsStatus('Could not load your recent runs: the server is unreachable.');
+      }
+      return;
+    }
+    if (seq !== runs.seq) return;
+    runs.list.removeAttribute('aria-busy');
+    const data = res.ok && body && body.success ? body.data : null;
+    if (!data || !Array.isArray(data.jobs)) {
+      if (res.status === 401) { show(runs.section, false); return; }
+      const error = (body && body.error) || {};
+      show(runs.section, true);
+      runsStatus(`Could not load your recent runs: ${error.message || `HTTP ${res.status}`}.`);
+      return;
+    }
+    const items = data.jobs.filter((job) => job && job.jobId).map(runItem);
+    if (more) runs.list.append(...items); else runs.list.replaceChildren(...items);
+    runs.cursor = data.nextCursor ? String(data.nextCursor) : null;
+    show(runs.more, Boolean(runs.cursor));
+    show(runs.empty, runs.list.children.length === 0);
+    show(runs.status, false);
+    show(runs.section, true);
+    if (more && items.length) items[0].querySelector('a').focus();
+  }
+  const refreshRuns = () => loadRuns();
+
+  async function deleteRun(id, item) {
+    let res;
+    try {
+      res = await fetch(`${API}/jobs/${encodeURIComponent(id)}`, {
+        method: 'DELETE', credentials: 'same-origin', headers: { Accept: 'application/json' },
+      });
+    } catch {
+      runsStatus('Could not delete the run: the server is unreachable.');
+      return;
+    }
+    if (res.status === 204 || res.status === 404) {
+      forgetProgress(id);
+      const next = item.nextElementSibling || item.previousElementSibling;
+      item.remove();
+      show(runs.empty, runs.list.children.length === 0);
+      if (id === state.jobId) {
+        window.history.replaceState(null, '', '/');
+        showForm();
+      }
+      (next ? next.querySelector('a') : runs.title).focus();
+      runsStatus('');
+      announce('Run deleted.');
+      return;
+    }
+    const body = await readJson(res);
+    const error = (body && body.error) || {};
+    runsStatus(res.status === 409
+      ? 'This run is still going: cancel it before deleting it.'
+      : `Could not delete the run: ${error.message || `HTTP ${res.status}`}.`);
+  }
+
+  // ── the share view ────────────────────────────────────────────
+  // Read-only: the run and its result, nothing that acts or needs a login.
+  function enterShareView() {
+    el.app.dataset.view = 'share';
+    applyConfig({});
+    el.fields.disabled = true;
+    show(el.generate, false);
+    show(el.cancel, false);
+    show(el.tryAgain, false);
+    show(el.agentPanel, false);
+    show(runs.section, false);
+    show(el.shareNotice, true);
   }
 
   // ── custom agent ──────────────────────────────────────────────
@@ -763,7 +1240,7 @@
   // ── wiring ────────────────────────────────────────────────────
   el.form.addEventListener('submit', (event) => {
     event.preventDefault();
-    if (RUNNING.has(state.phase)) return;
+    if (RUNNING.has(state.phase) || state.share) return;
     clearFieldErrors();
     if (!el.page.value.trim()) {
       showFieldErrors([{ field: 'pageOrComponent', message: 'Enter a page or component.' }]);
@@ -779,8 +1256,24 @@
       cancel();
     }
   });
-  el.tryAgain.addEventListener('click', () => { if (state.lastInput) start(state.lastInput); });
+  el.tryAgain.addEventListener('click', () => { if (state.lastInput && !state.share) start(state.lastInput); });
   el.copy.addEventListener('click', copyResults);
+  el.share.addEventListener('click', createShare);
+  el.shareCopy.addEventListener('click', copyShareLink);
+  runs.more.addEventListener('click', () => loadRuns({ more: true }));
+  window.addEventListener('popstate', followRoute);
+  // Leaving (reload, another page): keep what this tab has shown, and let go of the stream
+  // (the run goes on without it). Back to a page kept in memory: show its address again.
+  // (beforeunload comes first, while the page is whole; pagehide also covers the rest.)
+  const leave = () => {
+    if (RUNNING.has(state.phase)) saveProgress();
+    closeStream();
+  };
+  window.addEventListener('beforeunload', leave);
+  window.addEventListener('pagehide', leave);
+  window.addEventListener('pageshow', (event) => {
+    if (event.persisted && state.jobId) openJob(state.jobId);
+  });
   el.download.addEventListener('click', downloadResults);
   el.context.addEventListener('input', updateCount);
   for (const name of FIELDS) {
@@ -791,6 +1284,21 @@
   }
 
   setPhase('idle');
-  loadConfig();
-  loadAgent();
+  const route = readRoute();
+  if (route.share) {
+    // A share link: no login, no calls a share token cannot make (config, agent, runs).
+    state.share = route.share;
+    enterShareView();
+    if (route.job) openJob(route.job);
+    else fail('This share link does not name a run.', { title: 'Could not open the run', focus: false });
+  } else {
+    loadConfig().then((loggedIn) => {
+      state.loggedIn = loggedIn;
+      if (!loggedIn) return;
+      refreshRuns();
+      const { job } = readRoute();
+      if (job) openJob(job);
+    });
+    loadAgent();
+  }
 })();
