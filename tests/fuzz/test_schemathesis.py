@@ -17,6 +17,7 @@ ends at once.
 from __future__ import annotations
 
 import json
+import uuid
 import zlib
 from collections import Counter
 from collections.abc import Iterator
@@ -40,6 +41,9 @@ AUTH = {"authorization": f"Bearer {TOKEN}"}
 EXAMPLES = 200  # generated cases per operation, at least (see ``count_cases``)
 CREATE_PATH = "/api/feature-planner/suggest-feature"
 JOB_PATH = CREATE_PATH + "/{job_id}"
+SHARE_PATH = JOB_PATH + "/share"
+HISTORY_PATH = "/api/feature-planner/jobs"
+HISTORY_JOB_PATH = HISTORY_PATH + "/{job_id}"
 AGENT_PATH = "/api/feature-planner/agent"
 PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics")
 VALID_BODY = {"pageOrComponent": "Cart", "featureType": "enhancement", "priorityLevel": "low"}
@@ -153,7 +157,25 @@ def _prepare(case: schemathesis.Case, app: PlannerApp) -> None:
             else:
                 assert client.delete(AGENT_PATH, headers=AUTH).status_code in (204, 404)
             return
-        job_id = case.path_parameters.get("job_id") if case.operation.path == JOB_PATH else None
+        if (
+            case.operation.path == CREATE_PATH
+            and case.headers
+            and "Idempotency-Key" in case.headers
+        ):
+            # One key per case: a key reused with another body is rightly refused (422).
+            key = case.headers["Idempotency-Key"]
+            case.headers["Idempotency-Key"] = f"{key[:200]}-{uuid.uuid4()}"
+            return
+        if case.operation.path == HISTORY_PATH and case.query and "cursor" in case.query:
+            # A cursor is opaque: only the server makes them (any other is rightly 422).
+            for _ in range(2):
+                assert client.post(CREATE_PATH, json=VALID_BODY, headers=AUTH).status_code == 201
+            listed = client.get(HISTORY_PATH, params={"limit": 1}, headers=AUTH)
+            case.query["cursor"] = listed.json()["data"]["nextCursor"]
+            return
+        job_routes = (JOB_PATH, SHARE_PATH, HISTORY_JOB_PATH)
+        on_a_job = case.operation.path in job_routes
+        job_id = case.path_parameters.get("job_id") if on_a_job else None
         if not isinstance(job_id, str) or not is_uuid4(job_id):
             return
         state = ("random", "pending", "completed", "cancelled")[int(job_id[0], 16) % 4]
