@@ -143,6 +143,8 @@ def configure_logging(
     root.setLevel(level.upper())
     # httpx logs every request's URL at info: noise for a service (and URLs can carry tokens).
     logging.getLogger("httpx").setLevel(max(root.level, logging.WARNING))
+    # Alembic tells at info how it loads its plugins and each migration: noise at every start.
+    logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()

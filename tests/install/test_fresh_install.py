@@ -168,6 +168,9 @@ def test_every_module_imports_alone_in_a_fresh_interpreter(installed: Installed)
         ".".join(path.relative_to(package.parent).with_suffix("").parts).removesuffix(".__init__")
         for path in package.rglob("*.py")
         if path.name != "__main__.py"  # runs the command: tested by the serve tests
+        # Alembic's scripts, which Alembic loads (the serve tests migrate a new database)
+        and (path.parent.name, path.name) != ("migrations", "env.py")
+        and path.parent.name != "versions"
     )
     assert len(modules) > 40
     # Import cycles do not depend on versions: at the lower bounds, one interpreter that
