@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import re
@@ -162,6 +163,13 @@ class HistoryStore:
         self._waiters.append((target, waiter))
         await waiter
 
+    async def caught_up(self, timeout_s: float = _CLOSE_WAIT_S) -> None:
+        """``flushed()``, for at most a few seconds: with the database down, the read or change
+        that follows fails at once rather than after every retry of the queued writes."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self.flushed()
+
     async def get(self, job_id: str) -> HistoryEntry | None:
         return await self._database.run(_get, job_id, unavailable=_UNAVAILABLE)
 
@@ -184,12 +192,12 @@ class HistoryStore:
 
     async def delete(self, user_id: str, job_id: str) -> bool:
         """Remove the user's job from the history; ``False`` if they have no such job."""
-        await self.flushed()  # else a queued row of it would come back
+        await self.caught_up()  # else a queued row of it would come back
         return await self._database.run(_delete, user_id, job_id, unavailable=_UNAVAILABLE)
 
     async def revoke_shares(self, job_id: str, at_ms: int) -> None:
         """Mark every share of the job made up to ``at_ms`` as revoked (it never moves back)."""
-        await self.flushed()
+        await self.caught_up()
         await self._database.run(_revoke, job_id, at_ms, unavailable=_UNAVAILABLE)
 
     async def prune(self, now_ms: int | None = None) -> int:

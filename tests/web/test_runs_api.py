@@ -11,9 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.conftest import ALICE, API, BOB, VALID_BODY, LiveServer, ServerFactory
-from tests.test_agent_store import postgres_url  # noqa: F401 - a fixture
+from tests.test_agent_store import TcpProxy, postgres_url  # noqa: F401 - a fixture
 
 JOBS = "/api/feature-planner/jobs"
 JSON = {"accept": "application/json"}
@@ -114,6 +115,19 @@ def test_a_cancelled_and_a_failed_job_say_why(runs_server: ServerFactory) -> Non
     assert server.delete(cancelled).status_code == 202
     data = status(server, cancelled).json()["data"]
     assert (data["status"], data["error"]["code"]) == ("cancelled", "CANCELLED")
+
+
+def test_a_pending_job_nobody_opened_is_kept_as_cancelled(runs_server: ServerFactory) -> None:
+    server = runs_server(pending_ttl_s=0.3)
+    job_id = server.create_job()
+    time.sleep(0.5)
+    assert jobs(server, status="pending").json()["data"]["jobs"] == []
+    assert server.stream(job_id).status == 404  # gone from the store, as part one says
+    data = status(server, job_id).json()["data"]
+    assert (data["status"], data["error"]["code"]) == ("cancelled", "CANCELLED")
+    assert "never ran" in data["error"]["message"]
+    listed = jobs(server, status="cancelled").json()["data"]["jobs"]
+    assert [job["jobId"] for job in listed] == [job_id]
 
 
 @pytest.mark.parametrize("wait", ["-1", "31", "nan", "soon"])
@@ -356,3 +370,46 @@ def test_a_403_on_another_users_job_logs_both_users_the_job_and_the_route(
         f"user bob was refused job {job_id} of user alice on GET {API}/{job_id}",
         f"user bob was refused job {job_id} of user alice on DELETE {API}/{job_id}",
     ]
+
+
+# -- a database that goes away --------------------------------------------------------------
+
+
+def test_a_run_completes_while_the_database_is_down_and_its_history_catches_up(
+    make_server: ServerFactory, request: pytest.FixtureRequest
+) -> None:
+    """A history write that fails never fails the run: it is retried, logged and counted.
+    While the store has the job, its status reads without the database."""
+    url = make_url(request.getfixturevalue("postgres_url"))
+    assert url.host is not None
+    with TcpProxy(url.host, url.port or 5432) as proxy:
+        proxied = url.set(port=proxy.port).render_as_string(hide_password=False)
+        server = make_server(database_url=proxied, scripted_interval_ms=20)
+        job_id = server.create_job()
+        first = server.stream(job_id, stop_after=lambda event: event.event == "delta")
+        proxy.cut()  # once the run has started (it reads the user's custom agent first)
+        streamed = server.stream(job_id, last_event_id=first.last.id)
+        assert streamed.last.event == "complete"  # the run did not notice
+        read = status(server, job_id)
+        assert read.status_code == 200, read.text  # the store still has the job
+        assert read.json()["data"]["result"] == streamed.last.json()
+        assert jobs(server).status_code == 503  # the list is the history's alone
+        metrics = server.http.get("/metrics").text
+        assert _metric(metrics, "feature_planner_history_write_failures_total") >= 1
+        proxy.restore()
+        deadline = time.monotonic() + 30
+        while not _completed_jobs(server):
+            assert time.monotonic() < deadline, "the history never caught up"
+            time.sleep(0.2)
+        assert _completed_jobs(server) == [job_id]
+        assert status(server, job_id).json()["data"]["result"] == streamed.last.json()
+
+
+def _metric(text: str, name: str) -> float:
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name)]
+    return sum(values)
+
+
+def _completed_jobs(server: LiveServer) -> list[str]:
+    answer = jobs(server, status="completed")
+    return [job["jobId"] for job in answer.json()["data"]["jobs"]] if answer.is_success else []

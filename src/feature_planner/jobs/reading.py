@@ -33,9 +33,16 @@ __all__ = ["JobReader", "check_owner", "ended", "entry_of", "is_uuid4", "wait_fi
 logger = logging.getLogger("feature_planner.jobs")
 
 MAX_WAIT_S = 30
-# How long a read waits for this process's own queued history writes (to read them back);
-# a database that is down makes the read itself fail soon after.
-_CATCH_UP_S = 2.0
+# How long a read waits for this process's queued history writes to land (milliseconds,
+# normally); with the database down, the read goes on without them.
+_CATCH_UP_S = 1.0
+
+
+class _Unread:
+    """The history could not be read (its database is down) while the store had the job."""
+
+
+UNREAD = _Unread()
 
 
 class JobReader:
@@ -56,11 +63,13 @@ class JobReader:
         self, user_id: str, *, limit: int, cursor: str | None, status: JobState | None
     ) -> tuple[list[HistoryEntry], str | None]:
         """The user's runs, newest first; active ones brought up to date from the store."""
-        await self._caught_up()
+        await self.history.caught_up(_CATCH_UP_S)
         entries, next_cursor = await self.history.page(
             user_id, limit=limit, cursor=cursor, status=status
         )
-        return [await self._refreshed(entry) for entry in entries], next_cursor
+        current = [await self._refreshed(entry) for entry in entries]
+        # A row the store showed to have moved on no longer matches the filter.
+        return [entry for entry in current if status in (None, entry.status)], next_cursor
 
     async def remove(self, user_id: str, job_id: str) -> None:
         """Remove a finished job from the history; ``JobActiveError`` if it is not finished."""
@@ -68,7 +77,6 @@ class JobReader:
         current = await self._current(job_id, record, entry)
         if not current.status.is_final:
             raise JobActiveError
-        await self._caught_up()  # a queued write must not bring the row back
         await self.history.delete(user_id, job_id)
 
     async def finished_entry(self, user_id: str, job_id: str) -> HistoryEntry:
@@ -83,26 +91,31 @@ class JobReader:
 
     async def _find(
         self, user_id: str, job_id: str
-    ) -> tuple[JobRecord | None, HistoryEntry | None]:
+    ) -> tuple[JobRecord | None, HistoryEntry | _Unread | None]:
+        """The job in the store and in the history. While the store has it, the history
+        being unreachable does not matter (``UNREAD``); after, it is ``StoreUnavailableError``."""
         if not is_uuid4(job_id):
             raise InvalidJobIdError(f"{job_id[:64]!r} is not a UUID v4 job id")
         record = await self.store.get(job_id)
-        entry = await self.history_entry(job_id)
-        owner = record.user_id if record is not None else entry.user_id if entry else None
-        if owner is None:
+        entry: HistoryEntry | _Unread | None
+        try:
+            entry = await self.history_entry(job_id)
+        except StoreUnavailableError:
+            if record is None:
+                raise
+            entry = UNREAD
+        if record is not None:
+            check_owner(user_id, record.user_id, job_id)
+        elif isinstance(entry, HistoryEntry):
+            check_owner(user_id, entry.user_id, job_id)
+        else:
             raise JobNotFoundError
-        check_owner(user_id, owner, job_id)
         return record, entry
 
     async def history_entry(self, job_id: str) -> HistoryEntry | None:
         """The job's row, this process's queued writes included."""
-        await self._caught_up()
+        await self.history.caught_up(_CATCH_UP_S)
         return await self.history.get(job_id)
-
-    async def _caught_up(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(_CATCH_UP_S):
-                await self.history.flushed()
 
     async def _refreshed(self, entry: HistoryEntry) -> HistoryEntry:
         if entry.status.is_final:
@@ -114,12 +127,15 @@ class JobReader:
         return await self._current(entry.job_id, record, entry)
 
     async def _current(
-        self, job_id: str, record: JobRecord | None, entry: HistoryEntry | None
+        self, job_id: str, record: JobRecord | None, entry: HistoryEntry | _Unread | None
     ) -> HistoryEntry:
         """One view of the job from both sources, the history repaired when it lags."""
         if record is not None and not record.state.is_final:
-            return await self._live(record, entry)
-        if entry is None:  # never kept (its create was not written), or removed by its owner
+            return await self._live(record, entry if isinstance(entry, HistoryEntry) else None)
+        if entry is UNREAD and record is not None:  # the store's view; the runner's own
+            final = await self._final_event(job_id)  # write reaches the history later
+            return ended(entry_of(record), final, record.last_event_id, record.state)
+        if not isinstance(entry, HistoryEntry):  # never kept, or removed by its owner
             raise JobNotFoundError
         if entry.status.is_final:
             return entry
