@@ -362,9 +362,9 @@ class JobService:
 
     async def cancel(self, user_id: str, job_id: str) -> None:
         job = await self._owned_job(user_id, job_id)
-        if job is None:
-            entry = await self.reader.finished_entry(user_id, job_id)
-            raise JobFinishedError(f"The job has already {entry.status.value}; nothing to cancel")
+        if job is None:  # as the stream answers: the job is gone from the store
+            await self.reader.finished_entry(user_id, job_id)  # 403 if another user's
+            raise JobNotFoundError
         if job.state.is_final:
             raise JobFinishedError(f"The job has already {job.state.value}; nothing to cancel")
         message = "The job was cancelled by its owner"
