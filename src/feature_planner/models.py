@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 from pydantic.json_schema import JsonSchemaValue
@@ -34,10 +35,14 @@ __all__ = [
     "ConnectedEvent",
     "CreateJobResponse",
     "DeltaEvent",
+    "Effort",
     "ErrorCode",
     "ErrorEvent",
     "EventModel",
+    "Evidence",
+    "EvidenceStats",
     "FeatureType",
+    "Impact",
     "JobPage",
     "JobState",
     "JobStatus",
@@ -201,11 +206,67 @@ class CreateJobResponse(WireModel):
     stream_token: str | None = None
 
 
+class Effort(StrEnum):
+    """How much work a suggestion is."""
+
+    SMALL = "small"
+    MEDIUM = "medium"
+    LARGE = "large"
+
+
+class Impact(StrEnum):
+    """How much a suggestion matters to the page's users."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class Evidence(WireModel):
+    """What a suggestion cites: lines ``start_line`` to ``end_line`` (from 1, inclusive) of
+    ``path`` (relative to the repository root), and ``quote``, text from those lines.
+
+    Valid here means well formed only: whether the repository bears it out is checked
+    against the code (``agent.evidence``) before a suggestion is sent.
+    """
+
+    path: Annotated[str, Field(min_length=1, max_length=500)]
+    start_line: Annotated[int, Field(ge=1)]
+    end_line: Annotated[int, Field(ge=1)]
+    quote: Annotated[str, Field(min_length=1, max_length=2000)]
+
+    @model_validator(mode="after")
+    def _lines_in_order(self) -> Evidence:
+        if self.end_line < self.start_line:
+            raise ValueError(
+                f"endLine ({self.end_line}) is before startLine ({self.start_line}): "
+                "lines are 1-based and inclusive, endLine >= startLine"
+            )
+        return self
+
+
+class EvidenceStats(WireModel):
+    """``complete.evidenceStats``: ``cited`` counts every evidence item the engine proposed,
+    each attempt once (an item fixed on retry counts twice); ``verified`` the items sent to
+    the user; ``dropped`` the items given up. So ``verified <= cited`` and
+    ``verified + dropped <= cited``."""
+
+    cited: Annotated[int, Field(ge=0)]
+    verified: Annotated[int, Field(ge=0)]
+    dropped: Annotated[int, Field(ge=0)]
+
+
 class Suggestion(WireModel):
     title: str
     rationale: str
     description: str
     implementation_considerations: list[str] = Field(default_factory=list)
+    # Left out of the wire when empty, so that a suggestion without evidence reads as before.
+    evidence: list[Evidence] = Field(
+        default_factory=list, max_length=5, exclude_if=lambda evidence: not evidence
+    )
+    effort: Effort | None = None
+    impact: Impact | None = None
 
 
 class TokenUsage(WireModel):
