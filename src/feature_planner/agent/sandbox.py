@@ -20,8 +20,10 @@ to talk it into anything, so the rules are enforced here rather than asked of an
   root and visible itself, and stops at its ``Budget`` of entries and time.
 
 ``resolve`` refuses exactly what ``walk`` never lists, so nothing can be read that cannot be
-found. A ``Sandbox`` keeps the ``.gitignore`` files it has read: make one per task (a tool
-call, a scan), so that the next task sees edits. All of it is blocking file I/O.
+found; ``admit`` applies ``walk``'s rules to a path listed by something else (``git
+ls-files``, ``git grep``), so that a faster listing shows no more than a walk would. A
+``Sandbox`` keeps the ``.gitignore`` files it has read: make one per task (a tool call, a
+scan), so that the next task sees edits. All of it is blocking file I/O.
 """
 
 from __future__ import annotations
@@ -149,11 +151,15 @@ class Budget:
 class Sandbox:
     """One repository's rules, for one task."""
 
-    __slots__ = ("_specs", "root")
+    __slots__ = ("_folders", "_quick", "_specs", "root")
 
     def __init__(self, root: Path | str) -> None:
         self.root = os.path.realpath(root)  # the root's real path: symlinks resolved
         self._specs: dict[str, GitIgnoreSpec | None] = {}  # .gitignore files read, by folder
+        self._folders: dict[str, bool] = {}  # may a walk enter this folder, by folder
+        # per .gitignore, one regex that matches when any of its patterns might: most paths
+        # match none, and skip the pattern-by-pattern check
+        self._quick: dict[str, re.Pattern[str] | None] = {}
 
     # -- may this be seen ---------------------------------------------------------------------
 
@@ -245,6 +251,56 @@ class Sandbox:
                 elif depth + 1 < limit:
                     pending.append((found, depth + 1))
 
+    def admit(self, rel: str) -> Location | None:
+        """A file path that something else listed (``git ls-files``, ``git grep``), as
+        ``walk`` would list it, or None when ``walk`` would not: the same rules, path by path.
+
+        ``rel`` is relative to the root, in POSIX form. Folders are checked once each."""
+        parts = rel.split("/")
+        if len(parts) > MAX_DEPTH or any(part in ("", ".", "..") for part in parts):
+            return None
+        if "\x00" in rel:
+            return None
+        folder, _, name = rel.rpartition("/")
+        lower = name.lower()
+        if lower == ".git" or _SECRET.match(lower) or not self._folder_visible(folder):
+            return None
+        path = os.path.join(self.root, rel)
+        try:
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                real = os.path.realpath(path)
+                real_rel = _inside(self.root, real)
+                if real_rel is None or not _names_visible(real_rel):
+                    return None
+                if not stat.S_ISREG(os.stat(real).st_mode):
+                    return None
+                if self._is_ignored(rel, False) or self._is_ignored_path(real_rel, False):
+                    return None
+                return Location(rel, real, linked=True)
+        except OSError:
+            return None
+        if not stat.S_ISREG(mode) or self._is_ignored(rel, False):
+            return None
+        return Location(rel, path)
+
+    def _folder_visible(self, rel: str) -> bool:
+        """Whether a walk from the root enters the folder ``rel`` ("" is the root)."""
+        known = self._folders.get(rel)
+        if known is None:
+            parent, _, name = rel.rpartition("/")
+            lower = name.lower()
+            known = rel == "" or (
+                self._folder_visible(parent)
+                and lower != ".git"
+                and not _SECRET.match(lower)
+                and not _skipped_dir(name)
+                and not os.path.islink(os.path.join(self.root, rel))
+                and not self._is_ignored(rel, True)
+            )
+            self._folders[rel] = known
+        return known
+
     def _visible(self, entry: os.DirEntry[str], rel: str) -> Location | None:
         """The entry as a file or a directory to enter, or None when it is invisible."""
         name = entry.name.lower()
@@ -295,8 +351,7 @@ class Sandbox:
     def read_text(self, location: Location, max_bytes: int, *, truncate: bool = False) -> str:
         """The file's text; a file larger than ``max_bytes`` raises ``FileTooLargeError``,
         or with ``truncate`` gives its first ``max_bytes``."""
-        with _open_regular(location.real) as handle:
-            data: bytes = handle.read(max_bytes + 1)
+        data = _read_regular(location.real, max_bytes + 1)
         if len(data) > max_bytes and not truncate:
             raise FileTooLargeError(f"{location.rel} is larger than {max_bytes:,} bytes.")
         if b"\x00" in data[:BINARY_SNIFF_BYTES]:
@@ -361,7 +416,11 @@ class Sandbox:
             spec = self._gitignore("/".join(parts[:depth]))
             if spec is None:
                 continue
-            result = spec.check_file("/".join(parts[depth:]) + ("/" if is_dir else ""))
+            subject = "/".join(parts[depth:]) + ("/" if is_dir else "")
+            quick = self._quick.get("/".join(parts[:depth]))
+            if quick is not None and quick.match(subject) is None:
+                continue
+            result = spec.check_file(subject)
             if result.include is not None:
                 ignored = result.include
         return ignored
@@ -378,6 +437,7 @@ class Sandbox:
                 except (OSError, SandboxError, ValueError):
                     spec = None
             self._specs[rel_dir] = spec
+            self._quick[rel_dir] = _any_pattern(spec) if spec is not None else None
         return self._specs[rel_dir]
 
 
@@ -414,6 +474,43 @@ def _open_regular(real: str) -> Iterator[IO[bytes]]:
         raise
     with handle:
         yield handle
+
+
+def _any_pattern(spec: GitIgnoreSpec) -> re.Pattern[str] | None:
+    """One regex matching whatever any pattern of ``spec`` matches, or None (check each)."""
+    sources: list[str] = []
+    for pattern in spec.patterns:
+        if pattern.include is None:
+            continue  # a blank line or a comment
+        compiled = getattr(pattern, "regex", None)
+        if not isinstance(compiled, re.Pattern) or not isinstance(compiled.pattern, str):
+            return None
+        sources.append(compiled.pattern.replace("(?P<ps_d>", "(?:"))
+    try:
+        return re.compile("|".join(f"(?:{source})" for source in sources) or "(?!)")
+    except re.error:
+        return None
+
+
+def _read_regular(real: str, limit: int) -> bytes:
+    """Up to ``limit`` bytes of a regular file (as ``_open_regular``, without a file object:
+    Grep reads many small files)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    descriptor = os.open(real, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise UnreadableFileError("Only regular files can be read.")
+        chunks: list[bytes] = []
+        size = 0
+        while size < limit:
+            chunk = os.read(descriptor, limit - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(descriptor)
+    return b"".join(chunks)
 
 
 def _skipped_dir(name: str) -> bool:

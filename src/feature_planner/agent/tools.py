@@ -23,9 +23,11 @@ message for the model, never an exception: the model reads it and tries somethin
 from __future__ import annotations
 
 import asyncio
+import os
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,7 @@ import regex
 from wcmatch import glob as wcglob
 from wcmatch._wcparse import PatternLimitException
 
+from . import git_search
 from .profile import TOOL_NAMES, ToolName
 from .sandbox import (
     BinaryFileError,
@@ -60,10 +63,15 @@ GREP_MAX_FILE_BYTES = 4 * 1024 * 1024  # larger files (bundles, logs, dumps) are
 MAX_LINE_CHARS = 10_000  # longer lines are not searched: minified code, data
 MAX_SHOWN_LINE_CHARS = 500  # a matching line is cut to this in Grep's answer
 MAX_GLOB_EXPANSIONS = 128  # patterns one glob's {a,b} alternatives may expand to
+MAX_COUNTED_LINES = 10_000  # git grep's lines read at most (at least 10 x max_results)
 _GLOB_FLAGS = wcglob.GLOBSTAR | wcglob.BRACE | wcglob.DOTGLOB | wcglob.FORCEUNIX
 _ABSOLUTE = re.compile(r"^(?:[/\\~]|[A-Za-z]:)")
 _GLOB_MAGIC = re.compile(r"[*?\[{]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# Constructs after which one search of a file's whole text (MULTILINE) could miss a match that
+# a search of one of its lines finds: anchors to the whole string, lookarounds, atomic groups,
+# possessive quantifiers, conditionals, recursion. Conservative: escaped or in a class too.
+_LINE_ONLY = re.compile(r"\\[AZzG]|\(\?(?:[=!>|(&R0-9+-]|<[=!]|P>)|[*+?}]\+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +95,7 @@ class _ToolError(Exception):
     """Raised inside a tool; becomes ``ToolResult(message, is_error=True)``."""
 
 
-_Handler = Callable[[Sandbox, Budget, Any], str]
+_Handler = Callable[[Sandbox, Budget, Any], Awaitable[str]]
 
 
 class RepositoryTools:
@@ -104,8 +112,9 @@ class RepositoryTools:
         *,
         max_read_bytes: int = 100_000,
         max_results: int = 200,
-        max_files_scanned: int = 20_000,
+        max_files_scanned: int = 2_000_000,
         time_limit: float = 2.0,
+        use_git: bool = True,
     ) -> None:
         unknown = [name for name in allowed if name not in TOOL_NAMES]
         if unknown:
@@ -118,6 +127,7 @@ class RepositoryTools:
         self._max_results = max_results
         self._max_files_scanned = max_files_scanned
         self._time_limit = time_limit
+        self._use_git = use_git
         self._tools: dict[str, tuple[type[ToolArguments], _Handler]] = {
             "Glob": (GlobArguments, self._glob),
             "Grep": (GrepArguments, self._grep),
@@ -148,7 +158,8 @@ class RepositoryTools:
         return _CONTROL.sub(" ", detail).strip()[:200]
 
     async def call(self, name: str, arguments: Mapping[str, Any]) -> ToolResult:
-        """Run one tool in a worker thread; problems come back as ``is_error`` results."""
+        """Run one tool (file work in worker threads, git in subprocesses); problems come back
+        as ``is_error`` results."""
         if name not in self._tools:
             return ToolResult(f"Unknown tool {name!r}; available: {self._available()}.", True)
         if name not in self._allowed:
@@ -158,115 +169,273 @@ class RepositoryTools:
             )
         if not isinstance(arguments, Mapping):
             return ToolResult("Tool arguments must be a JSON object.", True)
-        return await asyncio.to_thread(self._run, name, dict(arguments))
+        return await self._run(name, dict(arguments))
 
     def _available(self) -> str:
         return ", ".join(self._allowed) or "none"
 
-    def _run(self, name: str, arguments: Mapping[str, Any]) -> ToolResult:
+    async def _run(self, name: str, arguments: Mapping[str, Any]) -> ToolResult:
         sandbox = Sandbox(self._root)
         budget = Budget.lasting(self._time_limit, self._max_files_scanned)
         model, handler = self._tools[name]
         try:
-            return ToolResult(handler(sandbox, budget, parse_arguments(name, model, arguments)))
+            args = parse_arguments(name, model, arguments)
+            return ToolResult(await handler(sandbox, budget, args))
         except (_ToolError, ToolArgumentError, SandboxError) as refusal:
             return ToolResult(str(refusal), is_error=True)
         except OSError as failure:
             return ToolResult(f"Could not read: {failure.strerror or failure}", is_error=True)
 
+    async def _git_checkout(self) -> bool:
+        return self._use_git and await git_search.is_checkout(self._root)
+
     # ----------------------------------------------------------------------------- Glob
 
-    def _glob(self, sandbox: Sandbox, budget: Budget, args: GlobArguments) -> str:
-        pattern = args.pattern.removeprefix("./")
-        matcher = _compile_glob(pattern)
-        base = sandbox.resolve(args.path or ".")
-        if not base.is_dir:
-            raise _ToolError(f"{base.rel} is a file; path must be a directory.")
-        segments = pattern.split("/")
-        # Walk only below the pattern's literal leading directories, and no deeper than it
-        # can match when it has no "**".
-        prefix: list[str] = []
-        for segment in segments[:-1]:
-            if _GLOB_MAGIC.search(segment) or "\\" in segment:
-                break
-            prefix.append(segment)
-        max_depth = None if "**" in pattern else len(segments) - len(prefix)
-        try:
-            start = sandbox.resolve("/".join([base.rel, *prefix]).lstrip("/")) if prefix else base
-        except MissingPathError:
-            return f"No files match {pattern}."
-        if not start.is_dir:
-            return f"No files match {pattern}."
-        offset = len(base.rel) + 1 if base.rel else 0
+    async def _glob(self, sandbox: Sandbox, budget: Budget, args: GlobArguments) -> str:
+        plan = await asyncio.to_thread(_GlobPlan.make, sandbox, args)
+        if plan.start is None:
+            return f"No files match {plan.pattern}."
+        if await self._git_checkout():
+            under = git_search.real_rel(self._root, plan.start.real)
+            listing = await git_search.list_files(self._root, under, budget.deadline)
+            if listing.failed is None:
+                return await asyncio.to_thread(
+                    self._glob_listed, sandbox, budget, plan, listing, under
+                )
+        return await asyncio.to_thread(self._glob_walked, sandbox, budget, plan)
+
+    def _glob_walked(self, sandbox: Sandbox, budget: Budget, plan: _GlobPlan) -> str:
+        assert plan.start is not None
         matches = sorted(
             found.rel
-            for found in sandbox.walk(start, budget, max_depth=max_depth)
-            if matcher.match(found.rel[offset:]) and not sandbox.is_binary(found)
+            for found in sandbox.walk(plan.start, budget, max_depth=plan.max_depth)
+            if plan.matcher.match(found.rel[plan.offset :]) and not sandbox.is_binary(found)
         )
-        lines = matches[: self._max_results]
-        if not matches:
-            lines.append(f"No files match {pattern}.")
-        if len(matches) > self._max_results:
-            lines.append(
-                f"[truncated: showing {self._max_results:,} of "
-                f"{_at_least(budget)}{len(matches):,} matches; narrow the pattern or path]"
+        stop = None
+        if budget.stopped == "entries":
+            stop = f"stopped after scanning {self._max_files_scanned:,} entries"
+        elif budget.stopped == "time":
+            stop = f"walked {budget.entries:,} entries in {self._time_limit:g} s, not all"
+        return self._glob_answer(plan.pattern, matches, stop)
+
+    def _glob_listed(
+        self,
+        sandbox: Sandbox,
+        budget: Budget,
+        plan: _GlobPlan,
+        listing: git_search.GitListing,
+        under: str,
+    ) -> str:
+        assert plan.start is not None
+        shown_prefix = plan.start.rel
+        candidates = sorted(
+            (shown, path)
+            for path in listing.paths
+            if path.endswith(plan.tail)
+            and plan.matcher.match((shown := _shown_path(path, under, shown_prefix))[plan.offset :])
+        )
+        matches: list[str] = []
+        checked = 0
+        for shown, path in candidates:
+            if time.monotonic() > budget.deadline:
+                budget.stopped = "time"
+                break
+            found = sandbox.admit(path)
+            checked += 1
+            if found is not None and not sandbox.is_binary(found):
+                matches.append(shown)
+        stop = None
+        if listing.stopped:
+            stop = (
+                f"git ls-files listed {len(listing.paths):,} files in "
+                f"{self._time_limit:g} s, not all"
             )
-        lines.extend(self._stop_markers(budget))
+        elif budget.stopped:
+            stop = (
+                f"checked {checked:,} of {len(candidates):,} matching files in "
+                f"{self._time_limit:g} s"
+            )
+        return self._glob_answer(plan.pattern, matches, stop)
+
+    def _glob_answer(self, pattern: str, matches: list[str], stop: str | None) -> str:
+        parts = []
+        if len(matches) > self._max_results:
+            at_least = "at least " if stop else ""
+            parts.append(f"showing {self._max_results:,} of {at_least}{len(matches):,} matches")
+        if stop:
+            parts.append(stop)
+        lines = _truncation(parts, "narrow the pattern or path")
+        lines.extend(matches[: self._max_results])
+        if not lines:
+            lines.append(f"No files match {pattern}.")
         return "\n".join(lines)
 
     # ----------------------------------------------------------------------------- Grep
 
-    def _grep(self, sandbox: Sandbox, budget: Budget, args: GrepArguments) -> str:
-        flags = regex.IGNORECASE if args.case_insensitive else 0
-        try:
-            compiled = regex.compile(args.pattern, flags)
-        except regex.error as problem:
-            raise _ToolError(f"Invalid regular expression {args.pattern!r}: {problem}") from None
-        file_filter = _compile_glob(args.glob) if args.glob else None
-        by_path = "/" in (args.glob or "")  # else the glob is matched against file names
-        base = sandbox.resolve(args.path or ".")
-        files = sandbox.walk(base, budget) if base.is_dir else iter([base])
-        offset = len(base.rel) + 1 if base.rel and base.is_dir else 0
+    async def _grep(self, sandbox: Sandbox, budget: Budget, args: GrepArguments) -> str:
+        plan = await asyncio.to_thread(_GrepPlan.make, sandbox, args)
+        tally: _Tally | None = None
+        if plan.base.is_dir and await self._git_checkout():
+            tally = await self._grep_git(sandbox, budget, plan, args)
+        if tally is None:
+            tally = await asyncio.to_thread(self._grep_walked, sandbox, budget, plan)
+        return self._grep_answer(args.pattern, plan, tally)
 
-        shown: list[str] = []
-        total = 0
-        notes = {"long lines": 0, "large files": 0, "binary files": 0}
+    async def _grep_git(
+        self, sandbox: Sandbox, budget: Budget, plan: _GrepPlan, args: GrepArguments
+    ) -> _Tally | None:
+        """Search with git grep (or in Python over git's list of files when git cannot take
+        the pattern); None when git fails."""
+        under = git_search.real_rel(self._root, plan.base.real)
+        mode = await git_search.grep_mode(self._root, args.pattern)
+        if mode is not None:
+            found = await git_search.grep(
+                self._root,
+                args.pattern,
+                mode,
+                case_insensitive=args.case_insensitive,
+                under=under,
+                deadline=budget.deadline,
+                max_hits=max(MAX_COUNTED_LINES, 10 * self._max_results),
+            )
+            if found.failed is None:
+                return await asyncio.to_thread(self._grep_hits, sandbox, budget, plan, found, under)
+        listing = await git_search.list_files(self._root, under, budget.deadline)
+        if listing.failed is not None:
+            return None
+        return await asyncio.to_thread(self._grep_listed, sandbox, budget, plan, listing)
+
+    def _grep_hits(
+        self,
+        sandbox: Sandbox,
+        budget: Budget,
+        plan: _GrepPlan,
+        found: git_search.GitGrep,
+        under: str,
+    ) -> _Tally:
+        """git grep's lines, each admitted by the sandbox and matched again in Python."""
+        tally = _Tally(engine="git")
+        admitted: dict[str, Location | None] = {}
+        hits = sorted(
+            ((_shown_path(hit.path, under, plan.base.rel), hit) for hit in found.hits),
+            key=lambda pair: (pair[0].split("/"), pair[1].line_number),
+        )
+        for shown, hit in hits:
+            if not plan.accepts(shown):
+                continue
+            if hit.path not in admitted:
+                admitted[hit.path] = _searchable(sandbox, sandbox.admit(hit.path), tally.notes)
+            if admitted[hit.path] is None:
+                continue
+            if len(hit.text) > MAX_LINE_CHARS:
+                tally.notes["long lines"] += 1
+                continue
+            remaining = budget.remaining()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                matched = plan.compiled.search(hit.text, concurrent=True, timeout=remaining)
+            except TimeoutError:
+                budget.stopped = "time"
+                break
+            if matched is not None:
+                tally.add(f"{shown}:{hit.line_number}: {_shown(hit.text)}", self._max_results)
+        tally.notes["long lines"] += found.long_lines
+        if budget.stopped is None and found.stopped == "time":
+            tally.stop = (
+                f"git grep stopped after {self._time_limit:g} s, before every file was searched"
+            )
+        elif budget.stopped is None and found.stopped == "output":
+            tally.stop = f"counted the first {len(found.hits):,} matching lines only"
+        elif budget.stopped:
+            tally.stop = f"checked the matching lines for {self._time_limit:g} s, not all"
+        return tally
+
+    def _grep_listed(
+        self, sandbox: Sandbox, budget: Budget, plan: _GrepPlan, listing: git_search.GitListing
+    ) -> _Tally:
+        """The Python search over git's list of files (a pattern git cannot take)."""
+        tally = _Tally(engine="python")
+
+        def files() -> Iterator[Location]:
+            for path in listing.paths:
+                if time.monotonic() > budget.deadline:
+                    budget.stopped = "time"
+                    return
+                found = sandbox.admit(path)
+                if found is not None:
+                    yield found
+
+        self._search(sandbox, budget, plan, files(), tally)
+        if listing.stopped or budget.stopped:
+            tally.stop = (
+                f"searched {tally.files_searched:,} of {len(listing.paths):,}"
+                f"{'+' if listing.stopped else ''} files in {self._time_limit:g} s"
+            )
+        return tally
+
+    def _grep_walked(self, sandbox: Sandbox, budget: Budget, plan: _GrepPlan) -> _Tally:
+        tally = _Tally(engine="python")
+        files = sandbox.walk(plan.base, budget) if plan.base.is_dir else iter([plan.base])
+        self._search(sandbox, budget, plan, files, tally)
+        if budget.stopped == "entries":
+            tally.stop = f"stopped after scanning {self._max_files_scanned:,} entries"
+        elif budget.stopped == "time":
+            tally.stop = (
+                f"searched {tally.files_searched:,} files in {self._time_limit:g} s, not all"
+            )
+        return tally
+
+    def _search(
+        self,
+        sandbox: Sandbox,
+        budget: Budget,
+        plan: _GrepPlan,
+        files: Iterable[Location],
+        tally: _Tally,
+    ) -> None:
+        """Search each file line by line, after one search of its whole text (when that is
+        sure not to miss a line's match) has shown it worth it."""
         for found in files:
-            if file_filter is not None:
-                subject = found.rel[offset:] if by_path else found.rel.rsplit("/", 1)[-1]
-                if not file_filter.match(subject):
-                    continue
-            text = _grep_text(sandbox, found, notes)
+            if not plan.accepts(found.rel):
+                continue
+            text = _grep_text(sandbox, found, tally.notes)
             if text is None:
                 continue
-            for number, line in enumerate(text.split("\n"), start=1):
-                if len(line) > MAX_LINE_CHARS:
-                    notes["long lines"] += 1
-                    continue
-                remaining = budget.remaining()
-                if remaining <= 0:
-                    budget.stopped = "time"
-                    break
-                try:
-                    hit = compiled.search(line, concurrent=True, timeout=remaining)
-                except TimeoutError:
-                    budget.stopped = "time"
-                    break
-                if hit is None:
-                    continue
-                total += 1
-                if len(shown) < self._max_results:
-                    shown.append(f"{found.rel}:{number}: {_shown(line.rstrip(chr(13)))}")
-            if budget.stopped == "time":
-                break
+            try:
+                if plan.prefilter is not None:
+                    remaining = budget.remaining()
+                    if remaining <= 0:
+                        raise TimeoutError
+                    if plan.prefilter.search(text, concurrent=True, timeout=remaining) is None:
+                        tally.files_searched += 1
+                        continue
+                for number, line in enumerate(text.split("\n"), start=1):
+                    if len(line) > MAX_LINE_CHARS:
+                        tally.notes["long lines"] += 1
+                        continue
+                    remaining = budget.remaining()
+                    if remaining <= 0:
+                        raise TimeoutError
+                    if plan.compiled.search(line, concurrent=True, timeout=remaining):
+                        tally.add(f"{found.rel}:{number}: {_shown(line)}", self._max_results)
+            except TimeoutError:
+                budget.stopped = "time"
+                return
+            tally.files_searched += 1
 
-        lines = shown or [f"No matches for {args.pattern}."]
-        if total > len(shown):
-            lines.append(
-                f"[truncated: showing {len(shown):,} of {_at_least(budget)}{total:,} matches; "
-                "narrow the pattern, path or glob]"
-            )
-        lines.extend(self._stop_markers(budget))
+    def _grep_answer(self, pattern: str, plan: _GrepPlan, tally: _Tally) -> str:
+        parts = []
+        if tally.total > len(tally.shown):
+            at_least = "at least " if tally.stop else ""
+            parts.append(f"showing {len(tally.shown):,} of {at_least}{tally.total:,} matches")
+        if tally.stop:
+            parts.append(tally.stop)
+        lines = _truncation(parts, "narrow the pattern, path or glob")
+        lines.extend(tally.shown)
+        if not lines:
+            lines.append(f"No matches for {pattern}.")
+        notes = tally.notes
         if notes["long lines"]:
             lines.append(
                 f"[skipped {notes['long lines']:,} lines longer than {MAX_LINE_CHARS:,} characters]"
@@ -276,13 +445,16 @@ class RepositoryTools:
                 f"[skipped {notes['large files']:,} files larger than "
                 f"{GREP_MAX_FILE_BYTES:,} bytes]"
             )
-        if notes["binary files"] and not base.is_dir:
+        if notes["binary files"] and not plan.base.is_dir:
             lines.append("[skipped: binary file]")
         return "\n".join(lines)
 
     # ----------------------------------------------------------------------------- Read
 
-    def _read(self, sandbox: Sandbox, budget: Budget, args: ReadArguments) -> str:
+    async def _read(self, sandbox: Sandbox, budget: Budget, args: ReadArguments) -> str:
+        return await asyncio.to_thread(self._read_file, sandbox, budget, args)
+
+    def _read_file(self, sandbox: Sandbox, budget: Budget, args: ReadArguments) -> str:
         first = args.offset or 1
         target = sandbox.resolve(args.path)
         if target.is_dir:
@@ -315,19 +487,6 @@ class RepositoryTools:
 
     # ----------------------------------------------------------------------------- answers
 
-    def _stop_markers(self, budget: Budget) -> list[str]:
-        if budget.stopped == "time":
-            return [
-                f"[truncated: search stopped after {self._time_limit:g} s; "
-                "narrow the pattern, path or glob]"
-            ]
-        if budget.stopped == "entries":
-            return [
-                f"[truncated: stopped after scanning {self._max_files_scanned:,} entries; "
-                "narrow the pattern or path]"
-            ]
-        return []
-
     def _description(self, name: str) -> str:
         if name == "Glob":
             return (
@@ -351,6 +510,100 @@ class RepositoryTools:
             f"repository root. At most {self._max_read_bytes:,} bytes are returned at once; "
             "use offset (first line, from 1) and limit (number of lines) to read a part."
         )
+
+
+# --------------------------------------------------------------------------------- plans
+
+
+@dataclass(frozen=True, slots=True)
+class _GlobPlan:
+    pattern: str
+    matcher: wcglob.WcMatcher[str]
+    offset: int  # characters of a listed path before the part the pattern matches
+    start: Location | None  # where to look: None when the pattern's folders do not exist
+    max_depth: int | None
+    tail: str  # literal text every match ends with ("*.py": ".py"), a cheap first test
+
+    @classmethod
+    def make(cls, sandbox: Sandbox, args: GlobArguments) -> _GlobPlan:
+        pattern = args.pattern.removeprefix("./")
+        matcher = _compile_glob(pattern)
+        base = sandbox.resolve(args.path or ".")
+        if not base.is_dir:
+            raise _ToolError(f"{base.rel} is a file; path must be a directory.")
+        segments = pattern.split("/")
+        # Look only below the pattern's literal leading folders, and no deeper than it can
+        # match when it has no "**".
+        prefix: list[str] = []
+        for segment in segments[:-1]:
+            if _GLOB_MAGIC.search(segment) or "\\" in segment:
+                break
+            prefix.append(segment)
+        max_depth = None if "**" in pattern else len(segments) - len(prefix)
+        offset = len(base.rel) + 1 if base.rel else 0
+        start: Location | None = base
+        if prefix:
+            try:
+                start = sandbox.resolve("/".join([base.rel, *prefix]).lstrip("/"))
+            except MissingPathError:
+                start = None
+        if start is not None and not start.is_dir:
+            start = None
+        last = segments[-1]
+        tail = "" if "\\" in last else re.split(r"[*?\[\]{}]", last)[-1]
+        return cls(pattern, matcher, offset, start, max_depth, tail)
+
+
+@dataclass(frozen=True, slots=True)
+class _GrepPlan:
+    compiled: regex.Pattern[str]
+    prefilter: regex.Pattern[str] | None  # one search of a whole file's text, or None
+    file_filter: wcglob.WcMatcher[str] | None
+    by_path: bool  # the glob is matched against the path below ``base``, else the file name
+    base: Location
+    offset: int
+
+    @classmethod
+    def make(cls, sandbox: Sandbox, args: GrepArguments) -> _GrepPlan:
+        flags = regex.IGNORECASE if args.case_insensitive else 0
+        try:
+            compiled = regex.compile(args.pattern, flags)
+        except regex.error as problem:
+            raise _ToolError(f"Invalid regular expression {args.pattern!r}: {problem}") from None
+        prefilter = None
+        if not _LINE_ONLY.search(args.pattern):
+            try:
+                prefilter = regex.compile(args.pattern, flags | regex.MULTILINE)
+            except regex.error:
+                prefilter = None
+        file_filter = _compile_glob(args.glob) if args.glob else None
+        base = sandbox.resolve(args.path or ".")
+        offset = len(base.rel) + 1 if base.rel and base.is_dir else 0
+        return cls(compiled, prefilter, file_filter, "/" in (args.glob or ""), base, offset)
+
+    def accepts(self, rel: str) -> bool:
+        if self.file_filter is None:
+            return True
+        return bool(self.file_filter.match(rel[self.offset :] if self.by_path else _name(rel)))
+
+
+@dataclass(slots=True)
+class _Tally:
+    """What a search found, and how far it went."""
+
+    engine: str  # "git" | "python"
+    shown: list[str] = field(default_factory=list)
+    total: int = 0
+    files_searched: int = 0
+    stop: str | None = None  # how the search was cut short, for the truncation line
+    notes: dict[str, int] = field(
+        default_factory=lambda: {"long lines": 0, "large files": 0, "binary files": 0}
+    )
+
+    def add(self, line: str, limit: int) -> None:
+        self.total += 1
+        if len(self.shown) < limit:
+            self.shown.append(line)
 
 
 # --------------------------------------------------------------------------------- helpers
@@ -385,14 +638,45 @@ def _grep_text(sandbox: Sandbox, found: Location, notes: dict[str, int]) -> str 
     return None
 
 
+def _searchable(sandbox: Sandbox, found: Location | None, notes: dict[str, int]) -> Location | None:
+    """``found`` if Grep may show lines of it (text, not too large), else None (counted)."""
+    if found is None:
+        return None
+    try:
+        if os.stat(found.real).st_size > GREP_MAX_FILE_BYTES:
+            notes["large files"] += 1
+            return None
+    except OSError:
+        return None
+    if sandbox.is_binary(found):
+        notes["binary files"] += 1
+        return None
+    return found
+
+
+def _shown_path(path: str, real_prefix: str, shown_prefix: str) -> str:
+    """A path git gave (below the real folder ``real_prefix``) as the model named that folder
+    (``shown_prefix``, which may go through a symbolic link)."""
+    if real_prefix == shown_prefix:
+        return path
+    rest = path[len(real_prefix) :].lstrip("/") if real_prefix else path
+    return f"{shown_prefix}/{rest}" if shown_prefix else rest
+
+
+def _truncation(parts: list[str], advice: str) -> list[str]:
+    """The first line of an answer that was cut short, or nothing."""
+    return [f"[truncated: {'; '.join(parts)}; {advice}]"] if parts else []
+
+
+def _name(rel: str) -> str:
+    return rel.rsplit("/", 1)[-1]
+
+
 def _numbered(number: int, raw: bytes) -> str:
     text = raw.decode("utf-8", errors="replace").removesuffix("\n").removesuffix("\r")
     return f"{number:>6}\t{text}"
 
 
 def _shown(line: str) -> str:
+    line = line.rstrip("\r")
     return line if len(line) <= MAX_SHOWN_LINE_CHARS else line[:MAX_SHOWN_LINE_CHARS] + "…"
-
-
-def _at_least(budget: Budget) -> str:
-    return "at least " if budget.stopped else ""
