@@ -106,7 +106,13 @@ def test_suggest_json_prints_only_json_lines_ending_with_complete(repository: Pa
     assert events[-1]["data"]["suggestions"]
     ids = [e["id"] for e in events[1:]]
     assert ids == list(range(1, len(ids) + 1))
-    assert {e["event"] for e in events} <= {"connected", "delta", "activity", "complete"}
+    names = {"connected", "delta", "activity", "suggestion", "progress", "complete"}
+    assert {e["event"] for e in events} <= names
+    # Each suggestion as its own line too, as the server sent it: the same as in complete.
+    sent = [e["data"] for e in events if e["event"] == "suggestion"]
+    if sent:
+        assert [s["index"] for s in sent] == list(range(len(sent)))
+        assert [s["suggestion"] for s in sent] == events[-1]["data"]["suggestions"]
     assert any(e["event"] == "delta" and e["data"]["text"] for e in events)
 
 

@@ -12,8 +12,13 @@ from feature_planner.events import JobEvent
 from feature_planner.models import (
     EVENT_MODELS,
     FINAL_EVENTS,
+    Effort,
     ErrorCode,
     EventModel,
+    Evidence,
+    EvidenceStats,
+    Impact,
+    ProgressPhase,
     Suggestion,
     TokenUsage,
 )
@@ -33,6 +38,22 @@ BUILT: dict[str, Callable[[], EventModel]] = {
     "delta": lambda: events.delta("Reading the page", 16),
     "delta, multi-line": lambda: events.delta("line1\nline2\r\nline3\u2028line4\u2029é", 29),
     "activity": lambda: events.activity("Read", "src/app/page.tsx"),
+    "suggestion": lambda: events.suggestion(0, SUGGESTION),
+    "suggestion, with evidence": lambda: events.suggestion(
+        2,
+        SUGGESTION.model_copy(
+            update={
+                "evidence": [
+                    Evidence(path="src/app/page.tsx", start_line=3, end_line=4, quote="return")
+                ],
+                "effort": Effort.SMALL,
+                "impact": Impact.HIGH,
+            }
+        ),
+    ),
+    "progress": lambda: events.progress(
+        ProgressPhase.EXPLORING, 37, files_read=4, suggestions_ready=0, suggestions_expected=3
+    ),
     "complete": lambda: events.complete(
         suggestions=[SUGGESTION],
         context="A cart page",
@@ -41,6 +62,7 @@ BUILT: dict[str, Callable[[], EventModel]] = {
         retry_count=1,
         provider="anthropic",
         model="claude",
+        evidence_stats=EvidenceStats(cited=3, verified=2, dropped=1),
     ),
     "complete, notice": lambda: events.complete(
         suggestions=(),

@@ -103,6 +103,12 @@ class Settings(BaseSettings):
         None, description="Base URL printed in the login link; defaults to http://HOST:PORT"
     )
     repository: Path = Field(Path("."), description="The repository the agent reads")
+    repository_url: str | None = Field(
+        None,
+        description="Where the repository's files are on the web, e.g. "
+        "https://github.com/acme/shop/blob/main: evidence links to <url>/<path>#L<start>-L<end>",
+        pattern=r"^https?://\S+$",
+    )
     provider: ProviderName = "offline"
 
     auth: AuthMode = Field(
@@ -200,6 +206,7 @@ class Settings(BaseSettings):
     scripted_chunks: int = Field(40, ge=0)
     scripted_chunk_size: int = Field(16, ge=1)
     scripted_interval_ms: float = Field(25, ge=0)
+    scripted_suggestion_interval_ms: float = Field(0, ge=0)
     scripted_fail_at: int | None = Field(None, ge=0, description="Fail before this chunk")
     scripted_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
 

@@ -9,12 +9,13 @@ subscriber of the job is sent, and its JSON is what the Redis store keeps::
                                        id is the one the connection resumes after (``frame``)
     delta       text, totalLength      the model's text since the previous delta
     activity    tool, detail           what the agent is doing
+    suggestion  index, suggestion      one suggestion, verified, as soon as it is ready
+    progress    phase, percent, ...    how far the run is (percent never goes down)
     complete    the result             final
     error       message, code          final
 
-To add an event (the ``suggestion`` and ``progress`` of DESIGN.md's part two): its model in
-``models``, with its ``event_name``, listed in ``EVENT_MODELS``; its builder here; its row in
-``tests/test_events.py``.
+To add an event: its model in ``models``, with its ``event_name``, listed in
+``EVENT_MODELS``; its builder here; its row in ``tests/test_events.py``.
 
 Models are validated as they are made: for these few plain fields that is cheaper than
 ``model_construct``, and it keeps a wrong type from reaching the wire.
@@ -35,7 +36,11 @@ from .models import (
     ErrorCode,
     ErrorEvent,
     EventModel,
+    EvidenceStats,
+    ProgressEvent,
+    ProgressPhase,
     Suggestion,
+    SuggestionEvent,
     TokenUsage,
 )
 from .sse import decode_event, encode_event
@@ -50,6 +55,8 @@ __all__ = [
     "final_event",
     "frame",
     "now_ms",
+    "progress",
+    "suggestion",
     "to_json",
 ]
 
@@ -75,6 +82,28 @@ def activity(tool: str, detail: str) -> ActivityEvent:
     return ActivityEvent(tool=tool, detail=detail, timestamp=now_ms())
 
 
+def suggestion(index: int, item: Suggestion) -> SuggestionEvent:
+    return SuggestionEvent(index=index, suggestion=item, timestamp=now_ms())
+
+
+def progress(
+    phase: ProgressPhase,
+    percent: int,
+    *,
+    files_read: int,
+    suggestions_ready: int,
+    suggestions_expected: int,
+) -> ProgressEvent:
+    return ProgressEvent(
+        phase=phase,
+        percent=percent,
+        files_read=files_read,
+        suggestions_ready=suggestions_ready,
+        suggestions_expected=suggestions_expected,
+        timestamp=now_ms(),
+    )
+
+
 def complete(
     *,
     suggestions: Iterable[Suggestion],
@@ -85,9 +114,10 @@ def complete(
     provider: str,
     model: str,
     notice: str | None = None,
+    evidence_stats: EvidenceStats | None = None,
 ) -> CompleteEvent:
     """``notice``: shown to users, e.g. that no AI model was involved."""
-    more = {"notice": notice} if notice else {}
+    more: dict[str, object] = {"notice": notice} if notice else {}
     return CompleteEvent(
         suggestions=list(suggestions),
         context=context,
@@ -97,6 +127,7 @@ def complete(
         provider=provider,
         model=model,
         timestamp=now_ms(),
+        evidence_stats=evidence_stats,
         **more,
     )
 

@@ -48,9 +48,12 @@ __all__ = [
     "JobStatus",
     "JobSummary",
     "PriorityLevel",
+    "ProgressEvent",
+    "ProgressPhase",
     "ShareLink",
     "StreamEvent",
     "Suggestion",
+    "SuggestionEvent",
     "SuggestionRequest",
     "TokenUsage",
     "ToolName",
@@ -312,6 +315,37 @@ class ActivityEvent(EventModel):
     timestamp: int
 
 
+class SuggestionEvent(EventModel):
+    """One suggestion, as soon as it is complete and its evidence verified; sent
+    suggestions are final: ``complete.suggestions[index]`` is this one."""
+
+    event_name = "suggestion"
+
+    index: Annotated[int, Field(ge=0)]
+    suggestion: Suggestion
+    timestamp: int
+
+
+class ProgressPhase(StrEnum):
+    READING_DOCS = "reading-docs"
+    EXPLORING = "exploring"
+    DRAFTING = "drafting"
+    VERIFYING = "verifying"
+
+
+class ProgressEvent(EventModel):
+    """How far the run is: ``percent`` never goes down, and is 100 only with ``complete``."""
+
+    event_name = "progress"
+
+    phase: ProgressPhase
+    percent: Annotated[int, Field(ge=0, le=100)]
+    files_read: Annotated[int, Field(ge=0)]
+    suggestions_ready: Annotated[int, Field(ge=0)]
+    suggestions_expected: Annotated[int, Field(ge=0)]
+    timestamp: int
+
+
 class CompleteEvent(EventModel):
     event_name = "complete"
     model_config = ConfigDict(extra="allow")  # e.g. "notice" (no AI model was involved)
@@ -324,6 +358,7 @@ class CompleteEvent(EventModel):
     provider: str
     model: str
     timestamp: int
+    evidence_stats: EvidenceStats | None = None
 
 
 class ErrorEvent(EventModel):
@@ -334,12 +369,28 @@ class ErrorEvent(EventModel):
     timestamp: int
 
 
-StreamEvent: TypeAlias = ConnectedEvent | DeltaEvent | ActivityEvent | CompleteEvent | ErrorEvent
+StreamEvent: TypeAlias = (
+    ConnectedEvent
+    | DeltaEvent
+    | ActivityEvent
+    | SuggestionEvent
+    | ProgressEvent
+    | CompleteEvent
+    | ErrorEvent
+)
 # Every event of the stream, by its name. Clients ignore the names they do not know.
 EVENT_MODELS: Mapping[str, type[StreamEvent]] = MappingProxyType(
     {
         model.event_name: model
-        for model in (ConnectedEvent, DeltaEvent, ActivityEvent, CompleteEvent, ErrorEvent)
+        for model in (
+            ConnectedEvent,
+            DeltaEvent,
+            ActivityEvent,
+            SuggestionEvent,
+            ProgressEvent,
+            CompleteEvent,
+            ErrorEvent,
+        )
     }
 )
 # The events that end a job: the stream ends after one of them.

@@ -493,7 +493,7 @@ def test_stream_headers_framing_numbering_and_payloads(make_server: Any) -> None
     assert_timestamp(hello["timestamp"])
 
     assert_numbered(job_events)
-    known = {"delta", "complete", "error", "activity"}
+    known = {"delta", "complete", "error", "activity", "suggestion", "progress"}
     assert all(event.event in known for event in job_events)
     assert [event.event for event in job_events if event.event in FINAL] == ["complete"]
     assert job_events[-1].event == "complete"

@@ -145,14 +145,14 @@ def test_events_arrive_in_order_with_their_fields(server: LiveServer) -> None:
     names = result.names
     assert names[0] == "connected"
     assert names[-1] == "complete"
-    assert set(names[1:-1]) == {"delta"}
+    assert set(names[1:-1]) == {"delta", "suggestion", "progress"}
     connected = result.events[0]
     assert connected.id == "0"
     assert connected.json()["jobId"] == job_id
     assert "resumedFrom" not in connected.json()
     assert [int(e.id or 0) for e in result.job_events] == list(range(1, len(result.job_events) + 1))
     total = 0
-    for event in result.events[1:-1]:
+    for event in (e for e in result.events if e.event == "delta"):
         data = event.json()
         assert set(data) == {"text", "totalLength", "timestamp"}
         total += len(data["text"])
@@ -162,9 +162,19 @@ def test_events_arrive_in_order_with_their_fields(server: LiveServer) -> None:
     assert {"suggestions", "context", "tokenUsage", "executionTimeMs", "retryCount"} <= set(
         complete
     )
-    assert {"provider", "model", "timestamp"} <= set(complete)
+    assert {"provider", "model", "timestamp", "evidenceStats"} <= set(complete)
     assert complete["provider"] == "scripted"
     assert len(complete["suggestions"]) >= 3
+    # Each suggestion was sent on its own, before `complete`, which repeats them exactly.
+    sent = [e.json() for e in result.events if e.event == "suggestion"]
+    assert [item["index"] for item in sent] == list(range(len(complete["suggestions"])))
+    assert [item["suggestion"] for item in sent] == complete["suggestions"]
+    # Progress never goes back, and says 100 only as the last event before `complete`.
+    progress = [e.json() for e in result.events if e.event == "progress"]
+    percents = [item["percent"] for item in progress]
+    assert percents == sorted(percents) and percents[-1] == 100
+    assert names[-2] == "progress" and 100 not in percents[:-1]
+    assert progress[-1]["suggestionsReady"] == len(complete["suggestions"])
     for suggestion in complete["suggestions"]:
         assert set(suggestion) == {
             "title",
@@ -179,7 +189,8 @@ def test_total_length_counts_code_points(make_server: ServerFactory) -> None:
     server = make_server(scripted_chunks=3, scripted_chunk_size=60)
     result = server.stream(server.create_job())
     assert "𝄞" in result.text  # outside the BMP: two UTF-16 units, one code point
-    assert result.events[-2].json()["totalLength"] == len(result.text) == 180
+    last_delta = [e for e in result.events if e.event == "delta"][-1]
+    assert last_delta.json()["totalLength"] == len(result.text) == 180
 
 
 def test_deltas_are_coalesced_per_throttle_interval_without_losing_text(

@@ -6,10 +6,20 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from ..models import FeatureType, PriorityLevel, Suggestion, SuggestionRequest, TokenUsage
+from ..models import (
+    FeatureType,
+    PriorityLevel,
+    ProgressPhase,
+    Suggestion,
+    SuggestionRequest,
+    TokenUsage,
+)
 from .profile import AgentProfile
+
+if TYPE_CHECKING:
+    from .evidence import SuggestionCheck
 
 __all__ = ["PlanRequest", "PlanResult", "Provider", "RunSink"]
 
@@ -54,13 +64,32 @@ class PlanResult:
 
 
 class RunSink(Protocol):
-    """Where a provider reports progress. Both calls are cheap and never block."""
+    """Where a provider reports what it does. ``text``, ``activity`` and ``progress`` are
+    cheap and never block; ``suggestion`` checks the suggestion's evidence first."""
 
     def text(self, chunk: str) -> None:
         """Narrative text as the model produces it; every character reaches the clients."""
 
     def activity(self, tool: str, detail: str) -> None:
         """What the agent is doing (``Read``, ``src/app/page.tsx``)."""
+
+    def progress(self, phase: ProgressPhase, *, expected: int | None = None) -> None:
+        """Where the run is, when the provider knows better than its activity shows (and
+        how many suggestions it will make, if it knows)."""
+
+    async def suggestion(
+        self,
+        suggestion: Suggestion,
+        *,
+        previous: SuggestionCheck | None = None,
+        last_attempt: bool = True,
+    ) -> SuggestionCheck:
+        """Submit one suggestion: its evidence is verified against the repository, and it
+        is sent to the clients at once with its verified items if it passes, or if this is
+        its ``last_attempt`` and some item passed. The check says what failed and why
+        (``evidence.retry_message``): on another attempt pass it as ``previous``. A
+        provider that returns its suggestions only in its ``PlanResult`` has them submitted
+        there, in order, once each."""
 
 
 class Provider(ABC):

@@ -7,16 +7,27 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from .. import events
 from ..agent.base import PlanRequest, PlanResult, Provider
+from ..agent.evidence import EvidenceTally, SuggestionCheck, verify_suggestion_in_thread
 from ..agent.profile import AgentProfile
 from ..errors import ProviderError, StoreUnavailableError
 from ..events import JobEvent
 from ..metrics import Metrics
-from ..models import CompleteEvent, ErrorCode, ErrorEvent, EventModel, JobState
+from ..models import (
+    CompleteEvent,
+    ErrorCode,
+    ErrorEvent,
+    EventModel,
+    JobState,
+    ProgressPhase,
+    Suggestion,
+)
 from .coalesce import DeltaCoalescer
+from .progress import ProgressTracker
 from .store import JobStore
 
 __all__ = ["AgentLookup", "JobRun", "RunTracer"]
@@ -30,6 +41,11 @@ class JobRun:
     ``cancel(message)`` ends the run with ``CANCELLED``; the time limit ends it with
     ``TIMEOUT``. Whatever ends it, buffered text is flushed before the final event.
     ``trace`` (telemetry's, when tracing is on) wraps the run: a span per job.
+
+    Suggestions go out one by one as ``suggestion`` events, each once its evidence is
+    verified (``agent.evidence``); ``complete`` carries exactly the suggestions sent, in
+    their order, and the evidence counts. Until every engine cites, a suggestion that
+    cites nothing is sent as it is (``require_evidence``: the contract's rule, once they do).
     """
 
     def __init__(
@@ -61,6 +77,11 @@ class JobRun:
         self.state: JobState = JobState.IN_PROGRESS
         self.code: str | None = None  # the final error event's code
         self.final: CompleteEvent | ErrorEvent | None = None  # the final event, once sent
+        self.require_evidence = False
+        self._root = Path(".")
+        self._sent: list[Suggestion] = []
+        self._tally = EvidenceTally()
+        self._progress = ProgressTracker(self._emit)
 
     @property
     def last_event_id(self) -> int:
@@ -74,6 +95,38 @@ class JobRun:
     def activity(self, tool: str, detail: str) -> None:
         self._coalescer.flush()
         self._emit(events.activity(tool, detail))
+        self._progress.activity(tool, detail)
+
+    def progress(self, phase: ProgressPhase, *, expected: int | None = None) -> None:
+        self._coalescer.flush()
+        self._progress.enter(phase, expected=expected)
+
+    async def suggestion(
+        self,
+        suggestion: Suggestion,
+        *,
+        previous: SuggestionCheck | None = None,
+        last_attempt: bool = True,
+    ) -> SuggestionCheck:
+        self._coalescer.flush()
+        self._progress.enter(ProgressPhase.VERIFYING)
+        if suggestion.evidence:
+            check = await verify_suggestion_in_thread(self._root, suggestion)
+        else:
+            check = SuggestionCheck(suggestion, ())
+        self._tally.attempt(check, previous)
+        uncited = not check.verdicts and not self.require_evidence
+        if not (check.complete or uncited or last_attempt):
+            return check  # the provider has it fixed and submits it again
+        if check.sendable or uncited:
+            self._tally.send(check)
+            self._coalescer.flush()
+            self._emit(events.suggestion(len(self._sent), check.suggestion))
+            self._sent.append(check.suggestion)
+            self._progress.suggestion_ready()
+        else:
+            self._tally.give_up(check)
+        return check
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -81,6 +134,7 @@ class JobRun:
         self, provider: Provider, request: PlanRequest, agent: AgentLookup | None = None
     ) -> asyncio.Task[None]:
         """Run in a task of its own; ``agent`` loads the user's custom agent first."""
+        self._root = request.repository
         execution = self._execute(provider, request, agent)
         if self._trace is not None:
             execution = self._trace(self, execution)
@@ -110,8 +164,12 @@ class JobRun:
                 if agent is not None:
                     request = dataclasses.replace(request, agent=await _load(agent))
                 result = await provider.run(request, self)
+                if not self._sent:  # an engine that answers all at once: sent here, in order
+                    for suggestion in result.suggestions:
+                        await self.suggestion(suggestion)
             # Made (and validated) here: a result that is not a valid `complete` fails the run.
-            final = _complete(result, provider, round((time.perf_counter() - started) * 1000))
+            final = self._complete(result, provider, started)
+            self._progress.done()
         except TimeoutError:
             final = events.error(
                 ErrorCode.TIMEOUT, f"The run exceeded the time limit of {self._time_limit_s:g} s"
@@ -166,6 +224,19 @@ class JobRun:
             return
         logger.info("job %s", state.value, extra=outcome)
 
+    def _complete(self, result: PlanResult, provider: Provider, started: float) -> CompleteEvent:
+        return events.complete(
+            suggestions=self._sent,
+            context=result.context,
+            token_usage=result.token_usage,
+            execution_time_ms=round((time.perf_counter() - started) * 1000),
+            retry_count=result.retry_count,
+            provider=provider.name,
+            model=result.model,
+            notice=result.notice,
+            evidence_stats=self._tally.to_stats(),
+        )
+
     def _publish_delta(self, text: str) -> None:
         if self._first_delta_s is None:
             self._first_delta_s = time.perf_counter() - self._started
@@ -190,16 +261,3 @@ async def _load(agent: AgentLookup) -> AgentProfile | None:
         raise ProviderError(
             "Your custom agent could not be loaded (its database is unreachable); try again"
         ) from None
-
-
-def _complete(result: PlanResult, provider: Provider, elapsed_ms: int) -> CompleteEvent:
-    return events.complete(
-        suggestions=result.suggestions,
-        context=result.context,
-        token_usage=result.token_usage,
-        execution_time_ms=elapsed_ms,
-        retry_count=result.retry_count,
-        provider=provider.name,
-        model=result.model,
-        notice=result.notice,
-    )

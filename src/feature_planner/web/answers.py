@@ -101,6 +101,7 @@ class ServerConfig(_Wire):
     feature_types: list[Choice]
     priority_levels: list[Choice]
     limits: dict[str, int]
+    repository_url: str | None = None
 
 
 class Health(BaseModel):

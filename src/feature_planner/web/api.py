@@ -87,6 +87,7 @@ async def config(state: AppState, request: Request) -> Response:
             "featureTypes": [_choice(item) for item in FeatureType],
             "priorityLevels": [_choice(item) for item in PriorityLevel],
             "limits": {"pageOrComponent": 200, "additionalContext": 1000},
+            "repositoryUrl": state.settings.repository_url,
         }
     )
 

@@ -18,6 +18,7 @@ def build_provider(settings: Settings) -> Provider:
         return ScriptedProvider(
             scripted_text(settings.scripted_chunks, settings.scripted_chunk_size),
             interval_s=settings.scripted_interval_ms / 1000,
+            suggestion_interval_s=settings.scripted_suggestion_interval_ms / 1000,
             fail_at=settings.scripted_fail_at,
             models=settings.scripted_models,
         )

@@ -1,7 +1,9 @@
 """The ``scripted`` provider: plays given chunks with given delays, and can fail on cue.
 
 The twin of the real providers for tests, demos and benchmarks: the real server runs end to
-end with no AI model, and what it streams is known in advance.
+end with no AI model, and what it streams is known in advance. After its text it submits its
+suggestions one at a time (``suggestion_interval_s`` apart), as an engine that streams them
+does.
 
 For benchmarks, ``stamp=True`` prefixes each chunk with ``time.monotonic_ns()`` taken at
 emission (``"<ns>:<chunk>"``), from which a client on the same host computes model→client
@@ -41,6 +43,7 @@ class ScriptedProvider(Provider):
         chunks: Sequence[str],
         *,
         interval_s: float | Sequence[float] = 0.0,
+        suggestion_interval_s: float = 0.0,
         fail_at: int | None = None,
         failure_message: str = "The scripted provider failed on purpose",
         models: Sequence[str] = (),
@@ -50,6 +53,7 @@ class ScriptedProvider(Provider):
     ) -> None:
         self.chunks = list(chunks)
         self._intervals = interval_s
+        self._suggestion_interval_s = suggestion_interval_s
         self.fail_at = fail_at
         self.failure_message = failure_message
         self._models = tuple(models)
@@ -79,8 +83,13 @@ class ScriptedProvider(Provider):
             sink.text(f"{time.monotonic_ns()}:{chunk}" if self.stamp else chunk)
         if self.fail_at is not None and self.fail_at >= len(self.chunks):
             raise ProviderError(f"{self.failure_message} (after the last chunk)")
+        suggestions = self._suggestions or self._default_suggestions(request)
+        for suggestion in suggestions:
+            if self._suggestion_interval_s > 0:
+                await asyncio.sleep(self._suggestion_interval_s)
+            await sink.suggestion(suggestion)
         return PlanResult(
-            suggestions=self._suggestions or self._default_suggestions(request),
+            suggestions=suggestions,
             context=(
                 f"Scripted run of {len(self.chunks)} chunks for {request.page_or_component}"
                 + (f" by the agent {request.agent.name}" if request.agent else "")

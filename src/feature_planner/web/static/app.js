@@ -24,6 +24,11 @@
     reconnecting: 'Reconnecting…', complete: 'Done.', error: 'Stopped.',
   };
   const RUNNING = new Set(['creating', 'connecting', 'streaming', 'reconnecting']);
+  // What each phase of a `progress` event is doing, in words.
+  const PHASE_TEXT = {
+    'reading-docs': 'Reading the docs', exploring: 'Exploring the code',
+    drafting: 'Drafting suggestions', verifying: 'Checking the evidence',
+  };
   // What a refused stream means, in plain words (the server's own message is shown too).
   const REFUSAL_HINT = {
     403: 'This job belongs to another user.',
@@ -50,7 +55,8 @@
     priority: $('priorityLevel'), context: $('additionalContext'), count: $('context-count'),
     modelField: $('model-field'), model: $('customModel'), formError: $('form-error'),
     generate: $('generate'), cancel: $('cancel'), run: $('run'),
-    status: $('status'), percent: $('percent'), progress: $('progress'), activity: $('activity'),
+    status: $('status'), percent: $('percent'), progress: $('progress'), progressFill: $('progress-fill'),
+    phase: $('phase'), phaseName: $('phase-name'), ready: $('ready'), activity: $('activity'),
     live: $('live'), liveContent: $('live-content'), cursor: $('cursor'),
     errorCard: $('error-card'), errorTitle: $('error-title'), errorMessage: $('error-message'),
     errorHint: $('error-hint'), tryAgain: $('try-again'),
@@ -68,10 +74,13 @@
   // final: the job's final event (`complete` or `error`) has been shown.
   // ownJob: this page created the job in this run (it may cancel a job it cannot stream).
   // share: the share token of a read-only view ('' when logged in as usual).
+  // cards: the suggestion cards shown, by index ({ data, node }): one per index, ever.
+  // pct: what the progress bar shows: the `progress` events' percent, which never goes back.
   const state = {
     phase: 'idle', config: FALLBACK, run: 0, es: null, streamUrl: null, jobId: null,
     lastInput: null, text: null, lastId: '', result: null, final: false, ownJob: false,
     share: '', loggedIn: false, saveTimer: 0, listedRun: 0, sharing: false,
+    cards: new Map(), pct: 0,
   };
 
   // ── helpers ────────────────────────────────────────────────────
@@ -129,8 +138,9 @@
     return Number.isFinite(n) && n > 0 ? TIME.format(new Date(n)) : '';
   }
 
-  // sessionStorage, per job: { lastId, text, done }. `text` is exactly the text of the job's
-  // events up to `lastId`, so that resuming after `lastId` adds the rest once.
+  // sessionStorage, per job: { lastId, text, done, cards, pct }. `text` is exactly the
+  // text of the job's events up to `lastId`, and `cards` ([index, suggestion] pairs) the
+  // suggestions they sent, so that resuming after `lastId` adds the rest once.
   function loadProgress(id) {
     try {
       const saved = JSON.parse(window.sessionStorage.getItem(PROGRESS_KEY + id) || 'null');
@@ -142,7 +152,11 @@
     window.clearTimeout(state.saveTimer);
     state.saveTimer = 0;
     if (!state.jobId || !state.lastId || !state.text) return;
-    const saved = { lastId: state.lastId, text: state.text.data, done: state.final };
+    const saved = {
+      lastId: state.lastId, text: state.text.data, done: state.final,
+      cards: [...state.cards].map(([index, card]) => [index, card.data]),
+      pct: state.pct,
+    };
     try { window.sessionStorage.setItem(PROGRESS_KEY + state.jobId, JSON.stringify(saved)); } catch { /* full or off */ }
   }
   function scheduleSave() {
@@ -186,7 +200,30 @@
     el.run.scrollIntoView({ block: 'start', behavior: still ? 'auto' : 'smooth' });
   }
 
-  const setProgress = (pct) => { el.progress.value = pct; el.percent.textContent = `${pct}%`; };
+  // The bar, its percent, and what a screen reader says of it (the phase too, when known).
+  function setProgress(pct) {
+    const value = Math.max(0, Math.min(100, Math.floor(Number(pct) || 0)));
+    state.pct = value;
+    el.progress.setAttribute('aria-valuenow', String(value));
+    const phase = el.phase.hidden ? '' : el.phaseName.textContent;
+    el.progress.setAttribute('aria-valuetext', phase ? `${value}%, ${phase}` : `${value}%`);
+    el.progressFill.style.width = `${value}%`;
+    el.percent.textContent = `${value}%`;
+  }
+  // Forward only: a run's bar never goes back.
+  const advance = (pct) => setProgress(Math.max(state.pct, Number(pct) || 0));
+
+  // A `progress` event: the phase in words, how many suggestions are ready, the percent.
+  function showProgress(data) {
+    const phase = PHASE_TEXT[data.phase] || (data.phase ? String(data.phase) : '');
+    const ready = Number(data.suggestionsReady) || 0;
+    const expected = Number(data.suggestionsExpected) || 0;
+    el.phaseName.textContent = phase;
+    el.ready.textContent = expected > 0 ? `${ready} of ${expected} suggestion${expected === 1 ? '' : 's'} ready` : '';
+    show(el.phase, Boolean(phase || el.ready.textContent));
+    // 100 belongs to `complete`: until it comes the bar stops just short.
+    advance(Math.min(99, Number(data.percent) || 0));
+  }
 
   function resetOutput() {
     window.clearTimeout(state.saveTimer);
@@ -200,11 +237,16 @@
     show(el.shareBox, false);
     el.shareUrl.value = '';
     el.shareHint.textContent = '';
+    el.phaseName.textContent = '';
+    el.ready.textContent = '';
+    show(el.phase, false);
     setProgress(0);
     el.activity.textContent = '';
     show(el.activity, false);
     el.cards.replaceChildren();
+    state.cards = new Map();
     el.meta.replaceChildren();
+    show(el.meta, false);
     el.copyStatus.textContent = '';
     show(el.metaNotice, false);
     show(el.results, false);
@@ -235,6 +277,7 @@
     closeStream();
     setPhase('error');
     show(el.activity, false);
+    show(el.phase, false);
     el.errorTitle.textContent = title;
     el.errorMessage.textContent = message;
     el.errorHint.textContent = hint;
@@ -429,8 +472,6 @@
       if (!data) return;
       if (state.phase !== 'streaming') setPhase('streaming');
       if (typeof data.text === 'string') state.text.appendData(data.text);
-      const total = Number(data.totalLength) || 0;
-      setProgress(Math.min(95, Math.floor((total / 2000) * 100)));
       scheduleSave();
     }));
 
@@ -443,12 +484,29 @@
       show(el.activity, Boolean(el.activity.textContent));
     }));
 
+    es.addEventListener('progress', live((event) => {
+      const data = parse(event);
+      if (!data) return;
+      showProgress(data);
+      scheduleSave();
+    }));
+
+    // Each suggestion as soon as the server has verified it: its card at once.
+    es.addEventListener('suggestion', live((event) => {
+      const data = parse(event);
+      if (!data || !data.suggestion || typeof data.suggestion !== 'object') return;
+      if (state.phase !== 'streaming') setPhase('streaming');
+      addCard(Number(data.index), data.suggestion);
+      scheduleSave();
+    }));
+
     es.addEventListener('complete', live((event) => {
       closeStream();
       const data = parse(event) || {};
       state.result = data;
       state.final = true;
       renderResults(data);
+      show(el.phase, false);
       setProgress(100);
       show(el.activity, false);
       el.live.open = false;
@@ -536,28 +594,102 @@
   }
 
   // ── results ───────────────────────────────────────────────────
+  // The repository's web address for evidence links ('' when none is configured).
+  function repositoryUrl() {
+    const url = state.config.repositoryUrl;
+    return typeof url === 'string' && /^https?:\/\/\S+$/i.test(url) ? url.replace(/\/+$/, '') : '';
+  }
+  const lineOf = (v) => (Number.isInteger(Number(v)) && Number(v) > 0 ? Number(v) : 0);
+  // `path:12–14` (`path:12` for one line).
+  function evidenceRef(e, dash = '–') {
+    const start = lineOf(e.startLine);
+    const end = Math.max(start, lineOf(e.endLine));
+    if (!start) return String(e.path);
+    return end > start ? `${e.path}:${start}${dash}${end}` : `${e.path}:${start}`;
+  }
+  const sizesOf = (s) => [
+    s.effort ? `Effort: ${s.effort}` : '', s.impact ? `Impact: ${s.impact}` : '',
+  ].filter(Boolean).join(' · ');
+
+  function evidenceItem(e) {
+    const item = make('li', { class: 'evidence-item', testid: 'evidence-item' });
+    const ref = evidenceRef(e);
+    const base = repositoryUrl();
+    const start = lineOf(e.startLine);
+    if (base && start) {
+      const end = Math.max(start, lineOf(e.endLine));
+      // encodeURI keeps `?` and `#`, which would end the path: those are encoded too.
+      const path = encodeURI(String(e.path)).replace(/[?#]/g, encodeURIComponent);
+      const href = `${base}/${path}#L${start}-L${end}`;
+      const link = make('a', {
+        class: 'evidence-ref', href, target: '_blank', rel: 'noopener noreferrer', testid: 'evidence-link',
+      });
+      link.append(make('code', {}, ref), make('span', { class: 'visually-hidden' }, ' (opens in a new tab)'));
+      item.appendChild(link);
+    } else {
+      item.appendChild(make('code', { class: 'evidence-ref', testid: 'evidence-ref' }, ref));
+    }
+    if (e.quote) {
+      const details = make('details', { class: 'evidence-quote', testid: 'evidence-quote' });
+      const summary = make('summary', {}, 'Quote');
+      summary.appendChild(make('span', { class: 'visually-hidden' }, ` from ${ref}`)); // which one, for a screen reader
+      details.append(summary, make('pre', {}, e.quote));
+      item.appendChild(details);
+    }
+    return item;
+  }
+
+  function cardFor(i, s) {
+    const card = make('article', { class: 'card suggestion', testid: 'suggestion', 'aria-labelledby': `suggestion-${i + 1}` });
+    card.dataset.index = String(i);
+    const title = make('h3', { class: 'suggestion-title', id: `suggestion-${i + 1}` });
+    title.append(make('span', { class: 'suggestion-number', 'aria-hidden': 'true' }, `${i + 1}`), make('span', {}, s.title || `Suggestion ${i + 1}`));
+    card.appendChild(title);
+    const sizes = sizesOf(s);
+    if (sizes) card.appendChild(make('p', { class: 'sizes', testid: 'suggestion-sizes' }, sizes));
+    if (s.rationale) card.appendChild(make('p', { class: 'rationale' }, s.rationale));
+    if (s.description) card.appendChild(make('p', { class: 'description' }, s.description));
+    const items = Array.isArray(s.implementationConsiderations) ? s.implementationConsiderations : [];
+    if (items.length) {
+      card.appendChild(make('h4', {}, 'Implementation considerations'));
+      const ul = make('ul');
+      for (const item of items) ul.appendChild(make('li', {}, item));
+      card.appendChild(ul);
+    }
+    const evidence = (Array.isArray(s.evidence) ? s.evidence : []).filter((e) => e && typeof e === 'object' && e.path);
+    if (evidence.length) {
+      card.appendChild(make('h4', {}, 'Evidence'));
+      const ul = make('ul', { class: 'evidence', testid: 'evidence' });
+      for (const e of evidence) ul.appendChild(evidenceItem(e));
+      card.appendChild(ul);
+    }
+    return card;
+  }
+
+  // The card of suggestion `i`, once: a suggestion sent is final, so an index already shown
+  // (a resumed stream, then `complete`) is left as it is. Cards stay in index order.
+  function addCard(i, s) {
+    if (!Number.isInteger(i) || i < 0 || !s || typeof s !== 'object' || state.cards.has(i)) return;
+    const node = cardFor(i, s);
+    state.cards.set(i, { data: s, node });
+    const after = [...el.cards.children].find((c) => Number(c.dataset.index) > i) || null;
+    el.cards.insertBefore(node, after);
+    if (!state.final) {
+      // Streaming: the results appear with their first card; copy and download wait for the end.
+      el.copy.disabled = true;
+      el.download.disabled = true;
+      show(el.results, true);
+    }
+  }
+
   function renderResults(data) {
     const suggestions = Array.isArray(data.suggestions) ? data.suggestions : [];
-    const cards = suggestions.map((s, i) => {
-      const card = make('article', { class: 'card suggestion', testid: 'suggestion', 'aria-labelledby': `suggestion-${i + 1}` });
-      const title = make('h3', { class: 'suggestion-title', id: `suggestion-${i + 1}` });
-      title.append(make('span', { class: 'suggestion-number', 'aria-hidden': 'true' }, `${i + 1}`), make('span', {}, s.title || `Suggestion ${i + 1}`));
-      card.appendChild(title);
-      if (s.rationale) card.appendChild(make('p', { class: 'rationale' }, s.rationale));
-      if (s.description) card.appendChild(make('p', { class: 'description' }, s.description));
-      const items = Array.isArray(s.implementationConsiderations) ? s.implementationConsiderations : [];
-      if (items.length) {
-        card.appendChild(make('h4', {}, 'Implementation considerations'));
-        const ul = make('ul');
-        for (const item of items) ul.appendChild(make('li', {}, item));
-        card.appendChild(ul);
-      }
-      return card;
-    });
-    if (!cards.length) cards.push(make('p', { class: 'card empty' }, 'No suggestions were returned.'));
-    el.cards.replaceChildren(...cards);
+    // The cards already shown stay; any not seen yet (a run read from its status) are added.
+    suggestions.forEach((s, i) => addCard(i, s));
+    if (!state.cards.size) el.cards.replaceChildren(make('p', { class: 'card empty' }, 'No suggestions were returned.'));
     const canExport = suggestions.length > 0;
     el.copy.disabled = !canExport;
+    el.download.disabled = false;
 
     let notice = data.notice ? String(data.notice) : '';
     if (!notice && NOT_AI.has(data.provider)) notice = `${providerName(data.provider)}: these suggestions were composed without an AI model.`;
@@ -573,6 +705,10 @@
       ['Time', typeof data.executionTimeMs === 'number' ? `${(data.executionTimeMs / 1000).toFixed(1)} s` : '—'],
     ];
     if (data.retryCount) rows.push(['Retries', String(data.retryCount)]);
+    const stats = data.evidenceStats;
+    if (stats && typeof stats === 'object') {
+      rows.push(['Evidence', `${num(stats.verified)} verified of ${num(stats.cited)} cited${stats.dropped ? `, ${num(stats.dropped)} dropped` : ''}`]);
+    }
     const dl = make('dl');
     for (const [k, v] of rows) {
       const row = make('div');
@@ -580,6 +716,7 @@
       dl.appendChild(row);
     }
     el.meta.replaceChildren(dl);
+    show(el.meta, true);
     show(el.results, true);
   }
 
@@ -595,12 +732,23 @@
     if (data.notice) lines.push(`> ${data.notice}`, '');
     (data.suggestions || []).forEach((s, i) => {
       lines.push(`## ${i + 1}. ${s.title || `Suggestion ${i + 1}`}`, '');
+      const sizes = sizesOf(s);
+      if (sizes) lines.push(`_${sizes}_`, '');
       if (s.rationale) lines.push(`**Why:** ${s.rationale}`, '');
       if (s.description) lines.push(s.description, '');
       const items = Array.isArray(s.implementationConsiderations) ? s.implementationConsiderations : [];
       if (items.length) {
         lines.push('**Implementation considerations**', '');
         for (const item of items) lines.push(`- ${item}`);
+        lines.push('');
+      }
+      const evidence = (Array.isArray(s.evidence) ? s.evidence : []).filter((e) => e && e.path);
+      if (evidence.length) {
+        lines.push('**Evidence**', '');
+        for (const e of evidence) {
+          lines.push(`- \`${evidenceRef(e, '-')}\``);
+          if (e.quote) for (const line of String(e.quote).split('\n')) lines.push(`  > ${line}`);
+        }
         lines.push('');
       }
     });
@@ -794,7 +942,10 @@
         // Resume after the last event this tab showed, with the text it had shown.
         state.text.appendData(saved.text);
         state.lastId = String(saved.lastId);
-        setProgress(Math.min(95, Math.floor((saved.text.length / 2000) * 100)));
+        for (const pair of Array.isArray(saved.cards) ? saved.cards : []) {
+          if (Array.isArray(pair)) addCard(Number(pair[0]), pair[1]);
+        }
+        setProgress(Math.min(99, Number(saved.pct) || 0));
       }
       connect(run, state.streamUrl, { retried: false });
       if (focus) focusRun();
