@@ -308,11 +308,15 @@ def test_name_matches_rank_above_mentions(repo: Path) -> None:
     assert not scan.truncated
 
 
-def test_the_walk_stops_at_its_file_limit(repo: Path) -> None:
-    scan = find_matching_files(repo, ("collection",), max_files=2)
+def test_reading_stops_at_its_limit_after_the_best_paths(repo: Path) -> None:
+    """The limit is on what is read, never on what is listed: every file is ranked by its
+    path and the best are read first, so the cut-off spares the page."""
+    scan = find_matching_files(repo, ("collection",), max_reads=1)
 
-    assert scan.truncated
-    assert scan.files_scanned == 2
+    assert scan.truncated and scan.stopped == "reads"
+    assert scan.files_read == 1
+    assert scan.files_scanned == 8  # every file worth listing, ranked by its path
+    assert [match.path for match in scan.matches] == [PAGE]
 
 
 def test_a_doc_the_sandbox_refuses_is_not_read(tmp_path: Path) -> None:

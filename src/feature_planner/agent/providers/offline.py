@@ -307,7 +307,7 @@ class OfflineProvider(Provider):
             subject=request.page_or_component,
             docs=docs,
             scan=scan,
-            project=docs.name or root.name or "this project",
+            project=docs.name or root.resolve().name or "this project",
             priority=request.priority_level,
             note=request.additional_context or None,
         )
@@ -426,7 +426,7 @@ def _found_line(findings: _Findings) -> str:
     if not scan.matches:
         return (
             f"No file matching “{subject}” was found "
-            f"(searched for {', '.join(scan.terms)} in {scan.files_scanned} files)."
+            f"(searched for {', '.join(scan.terms)} in {_searched(scan)})."
         )
     noun = "file" if len(scan.matches) == 1 else "files"
     verb = "matching" if any(match.in_name for match in scan.matches) else "mentioning"
@@ -447,9 +447,24 @@ def _context(findings: _Findings) -> str:
         parts.append("matches: " + "; ".join(described))
     else:
         parts.append(f"no file matching “{findings.subject}”")
-    if scan.truncated:
-        parts.append("the scan stopped at its size limit")
+    if scan.stopped == "listing time":
+        parts.append(f"listing the files stopped at its time limit after {scan.files_scanned:,}")
+    elif scan.truncated:
+        parts.append(
+            f"the text of {scan.files_read:,} of the {scan.files_scanned:,} files was read, "
+            "those whose paths fit best"
+        )
     return ". ".join(parts) + "."
+
+
+def _searched(scan: ScanResult) -> str:
+    """What the scan looked at, honestly: every name, and the text of some or all files."""
+    if not scan.truncated:
+        return f"{scan.files_scanned} files"
+    return (
+        f"the paths of {scan.files_scanned:,} files and the text of the "
+        f"{scan.files_read:,} that fit best"
+    )
 
 
 def _first_sentence(text: str) -> str:

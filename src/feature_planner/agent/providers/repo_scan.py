@@ -8,20 +8,57 @@ What may be seen and read is the ``Sandbox``'s answer, the same as for the agent
 (secrets, ``.git``, ignored and vendored files, binaries, links out of the root: never).
 Within that, this scan passes over what is rarely worth reading: hidden files and folders,
 symbolic links (their targets are scanned under their own path), images, archives, lock
-files and bundles (``NOISE_PATTERNS``) and files over ``MAX_FILE_BYTES``; and it stops after
-a fixed number of entries and bytes so that a huge repository stays fast.
+files and bundles (``NOISE_PATTERNS``) and files over ``MAX_FILE_BYTES``.
+
+Every file is listed, at any size, and the work is bounded by what is read (never by an
+alphabetical cut-off). The list comes from ``git ls-files`` when the root is the top of a git
+checkout (files ignored by a ``.gitignore``, ``.git/info/exclude`` or the user's global
+excludes never appear, and every path read still goes through ``Sandbox.admit``), else from
+the sandbox's own walk (which applies the ``.gitignore`` files at and below the root); either
+stops only at ``LIST_SECONDS``. Files are then ranked by their path alone, and only the best
+``MAX_READS`` are read (at most ``MAX_BYTES_READ`` bytes, within ``READ_SECONDS``), in this
+order:
+
+1. the page's own route files: a file that is a page by the conventions of its framework
+   (``app/search/page.tsx``, ``pages/search.tsx``, ``pages/search/index.vue``,
+   ``src/routes/search/+page.svelte``, ``views/Search.vue``, ``routes/search.py``,
+   ``search/views.py``) whose route is named by the search terms, then its sub-routes, page
+   components (``SearchPage.tsx``) and pages with longer names (``saved-searches``);
+2. the files the exactly named pages import (relative, ``@/``, ``~/``, ``$lib/`` and Python
+   imports, resolved against the listing), in their order of import;
+3. the other files whose path mentions a term, best name first;
+4. the rest: those in the folders of the best matches first, code before prose, shallow
+   before deep.
+
+``ScanResult`` says how many files were listed and read, and why it stopped, if it did.
+
+The order of the matches (``_rank``), so that the alphabet decides only between files alike
+in every way: the route file named exactly for the target comes first; then by score (name,
+mentions, a definition named for the term, +3 when that page imports the file, -4 for tests
+and stories); then, at equal score, by role: the route's companions (``layout``,
+``loading``, ``error``, ``+page.server.ts``…), sub-routes and page components; the files
+the page imports, in its order of import; other code; tests and stories last; then
+shallower paths first; then the path.
 """
 
 from __future__ import annotations
 
-import os
+import asyncio
+import heapq
+import json
+import posixpath
 import re
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+import time
+import tomllib
+from collections.abc import Callable, Collection, Coroutine, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from fnmatch import translate
 from pathlib import Path
+from typing import Any, TypeVar
 
-from ..sandbox import Budget, Location, Sandbox, SandboxError
+from .. import git_search
+from ..sandbox import SKIP_DIR_SUFFIXES, SKIP_DIRS, Budget, Location, Sandbox, SandboxError
 
 __all__ = [
     "FileMatch",
@@ -34,11 +71,13 @@ __all__ = [
 ]
 
 MAX_FILE_BYTES = 256 * 1024
-MAX_FILES = 5_000  # candidate files considered
-MAX_ENTRIES = 20_000  # directory entries looked at, files and directories alike
+MAX_READS = 400  # files whose text is read, best paths first
 MAX_BYTES_READ = 8 * 1024 * 1024
+LIST_SECONDS = 5.0  # listing every file (git ls-files or the walk)
+READ_SECONDS = 3.0  # reading the best of them
 MAX_DOC_BYTES = 64 * 1024
 _SYMBOL_SCAN_CHARS = 64 * 1024
+_IMPORT_SCAN_CHARS = 32 * 1024
 
 # Not worth reading: known binary formats, lock files and generated bundles.
 NOISE_PATTERNS = (
@@ -49,10 +88,27 @@ NOISE_PATTERNS = (
 )  # fmt: skip
 # Files named by convention, whose folder says what they are (app routers, packages).
 GENERIC_FILE_NAMES = frozenset(
-    {"page", "index", "route", "layout", "view", "main", "mod", "init", "default", "server"}
-)
+    {"page", "index", "route", "layout", "view", "main", "mod", "init", "default", "server",
+     "loading", "error", "template", "not-found"}
+)  # fmt: skip
 _NOISE = re.compile("|".join(translate(p) for p in NOISE_PATTERNS))
 README_NAMES = ("README.md", "README.rst", "README.txt", "README")
+MANIFEST_NAMES = ("package.json", "pyproject.toml")
+# Section headings, never a project's name.
+GENERIC_HEADINGS = frozenset(
+    {
+        "about", "acknowledgements", "acknowledgments", "api", "architecture", "authors",
+        "background", "build", "building", "changelog", "changes", "configuration", "contents",
+        "contributing", "contributors", "credits", "demo", "deploy", "deployment",
+        "description", "development", "docs", "documentation", "example", "examples", "faq",
+        "features", "getting started", "get started", "how it works", "how to use",
+        "install", "installation", "installing", "intro", "introduction", "license",
+        "motivation", "notes", "overview", "prerequisites", "quick start", "quickstart",
+        "readme", "reference", "requirements", "roadmap", "running", "screenshots", "setup",
+        "status", "summary", "support", "table of contents", "testing", "tests", "toc", "todo",
+        "usage", "what is this", "welcome",
+    }
+)  # fmt: skip
 
 STOP_WORDS = frozenset(
     {
@@ -90,8 +146,9 @@ _SYMBOL = re.compile(
     r"([A-Za-z_$][\w$]*)",
     re.MULTILINE,
 )
-_MD_HEADING = re.compile(r"^#{1,2}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
-_RST_HEADING = re.compile(r"^([^\s=#-].*)\n[=#-]{3,}[ \t]*$", re.MULTILINE)
+_MD_TITLE = re.compile(r"^#[ \t]+(.+?)[ \t#]*$", re.MULTILINE)  # "# Title" (not "## Section")
+_UNDERLINED_TITLE = re.compile(r"^([^\s=#-].*)\n[=#]{3,}[ \t]*$", re.MULTILINE)  # Setext, RST
+_HEADING_NUMBER = re.compile(r"^[\d.)\s]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +156,7 @@ class ProjectDocs:
     """What the repository's own notes say about it."""
 
     files: tuple[str, ...]  # relative paths actually read, in reading order
-    name: str | None  # the first heading
+    name: str | None  # the manifest's name, else the README's title (never a section)
     summary: str | None  # the README's first sentence of prose
     stack: tuple[str, ...]  # technologies the notes mention, in order of mention
     guidance: str | None  # a first convention from CLAUDE.md, verbatim
@@ -114,24 +171,18 @@ class FileMatch:
     in_name: bool  # a search term is in the file's name or folder
     content_hits: int
     symbols: tuple[str, ...]  # functions, classes, components defined in it
+    role: str = "code"  # "page", "route", "imported", "code" or "test" (see ``_Role``)
 
 
 @dataclass(frozen=True, slots=True)
 class ScanResult:
     terms: tuple[str, ...]
     matches: tuple[FileMatch, ...]  # best first
-    files_scanned: int
-    truncated: bool  # a limit stopped the walk early
-
-
-@dataclass(frozen=True, slots=True)
-class _Candidate:
-    file: Location
-    size: int
-
-    @property
-    def rel(self) -> str:
-        return self.file.rel
+    files_scanned: int  # files listed and ranked by their path
+    truncated: bool  # not every listed file was read, or the listing itself was cut short
+    files_read: int = 0  # files whose text was read (the best paths first)
+    listed_by: str = "walk"  # "git" (git ls-files) or "walk" (the sandbox's walk)
+    stopped: str | None = None  # why: "listing time", "reads", "bytes" or "read time"
 
 
 def search_terms(target: str) -> tuple[str, ...]:
@@ -162,7 +213,12 @@ def glob_pattern(terms: Sequence[str]) -> str:
 
 
 def read_project_docs(root: Path) -> ProjectDocs:
-    """Read CLAUDE.md and the first README found at the repository's root."""
+    """Read CLAUDE.md, the first README found and the package manifest at the root.
+
+    The project's name is the manifest's (``package.json`` "name", ``pyproject.toml``
+    ``[project]`` or ``[tool.poetry]`` name), else the README's first title that is not a
+    section heading ("Installation", "Getting started", "Usage", ``GENERIC_HEADINGS``),
+    else None (the caller says the folder's name)."""
     sandbox = Sandbox(root)
     texts: dict[str, str] = {}
     for name in ("CLAUDE.md", *README_NAMES):
@@ -173,9 +229,18 @@ def read_project_docs(root: Path) -> ProjectDocs:
                 break  # the first README that may be read
     claude_text = texts.get("CLAUDE.md", "")
     readme_text = next((text for name, text in texts.items() if name != "CLAUDE.md"), "")
+    files = list(texts)
+    project_name = None
+    for manifest in MANIFEST_NAMES:
+        text = _read_doc(sandbox, manifest)
+        if text is not None:
+            files.append(manifest)
+            project_name = _manifest_name(manifest, text)
+            if project_name:
+                break
     return ProjectDocs(
-        files=tuple(texts),
-        name=_first_heading(readme_text) or _first_heading(claude_text),
+        files=tuple(files),
+        name=project_name or _first_heading(readme_text) or _first_heading(claude_text),
         summary=_first_sentence(readme_text),
         stack=_stack(" ".join(texts.values())),
         guidance=_first_convention(claude_text),
@@ -193,13 +258,44 @@ def _read_doc(sandbox: Sandbox, name: str) -> str | None:
         return None
 
 
+def _manifest_name(manifest: str, text: str) -> str | None:
+    """The "name" a package manifest declares, or None (absent, not text, unparsable)."""
+    data: Any
+    try:
+        if manifest == "package.json":
+            data = json.loads(text)
+            name = data.get("name") if isinstance(data, dict) else None
+        else:
+            data = tomllib.loads(text)
+            project = data.get("project")
+            poetry = data.get("tool", {}).get("poetry")
+            name = next(
+                (table.get("name") for table in (project, poetry) if isinstance(table, dict)),
+                None,
+            )
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(name, str):
+        return None
+    name = " ".join(name.split())
+    return name[:80] or None
+
+
 def _first_heading(text: str) -> str | None:
-    for pattern in (_MD_HEADING, _RST_HEADING):
+    """The first title (a level-one heading) that is not a section heading or CLAUDE.md's."""
+    for pattern in (_MD_TITLE, _UNDERLINED_TITLE):
         for found in pattern.finditer(text):
             heading = _clean_inline(found.group(1))
-            if heading and "claude" not in heading.lower():
+            if heading and "claude" not in heading.lower() and not _is_section(heading):
                 return heading[:80]
     return None
+
+
+def _is_section(heading: str) -> bool:
+    """ "Installation", "2. Getting Started", "📦 Usage:", "Table of Contents"…"""
+    words = re.sub(r"[^\w\s'-]", " ", heading.lower().replace("&", " and "))
+    words = _HEADING_NUMBER.sub("", " ".join(words.split())).strip(" '-")
+    return not words or words in GENERIC_HEADINGS
 
 
 def _first_sentence(text: str) -> str | None:
@@ -239,113 +335,495 @@ def _stack(text: str) -> tuple[str, ...]:
     return tuple(label for _, label in sorted(positions)[:_MAX_STACK])
 
 
+_T = TypeVar("_T")
+
+# Page files by their framework's conventions (see ``_role``).
+_PAGE_EXTENSIONS = frozenset(
+    {"astro", "cjs", "html", "js", "jsx", "mdx", "mjs", "php", "py", "rb", "svelte", "ts",
+     "tsx", "vue"}
+)  # fmt: skip
+_CODE_EXTENSIONS = _PAGE_EXTENSIONS | {
+    "c", "cc", "cpp", "cs", "css", "dart", "ex", "go", "h", "java", "kt", "less", "rs",
+    "scala", "scss", "swift",
+}  # fmt: skip
+_PAGE_NAMES = frozenset({"page", "+page"})  # app router, SvelteKit: a page by its own name
+# Folders under which each file is a route (Next.js and Nuxt pages, Remix, SvelteKit,
+# TanStack routes, Vue views, React Native screens, Python routers and views).
+_ROUTE_FOLDERS = frozenset(
+    {"pages", "routes", "views", "screens", "routers", "endpoints", "controllers", "handlers"}
+)
+# Under a route folder, named by their folder (``pages/search/index.tsx``).
+_FOLDER_NAMED = frozenset({"index", "_index", "route", "views", "routes"})
+_PYTHON_ROUTE_MODULES = frozenset({"views", "routes", "pages"})  # search/views.py (Django)
+# A route's other files (app router, SvelteKit, Remix), beside its page.
+_COMPANIONS = frozenset(
+    {"layout", "+layout", "loading", "error", "+error", "template", "not-found", "default",
+     "head", "route", "+page.server", "+page", "+layout.server", "+server", "actions"}
+)  # fmt: skip
+_PAGE_WORDS = ("page", "screen", "view")  # SearchPage.tsx, search_view.py
+_SUPPORTING = re.compile(
+    r"(^|/)(tests?|__tests__|__mocks__|spec|e2e|cypress|playwright|stories)/"
+    r"|[._-](test|spec|stories|story)\."
+)
+_JS_IMPORT = re.compile(r"""(?:\bfrom|\bimport\s*\(?|\brequire\s*\()\s*['"]([^'"\n]{1,200})['"]""")
+_PY_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+([.\w]+)[ \t]+import|import[ \t]+([\w.]+))", re.M)
+_ALIASES = (("@/", ""), ("~/", ""), ("#/", ""), ("$lib/", "lib/"), ("~~/", ""), ("@@/", ""))
+# Hidden names and skipped folders (``SKIP_DIRS``) anywhere in a path git listed.
+_PASSED_OVER = re.compile(
+    r"(?:^|/)(?:\.|(?:"
+    + "|".join(re.escape(name) for name in sorted(SKIP_DIRS))
+    + r"|[^/]*(?:"
+    + "|".join(re.escape(suffix) for suffix in SKIP_DIR_SUFFIXES)
+    + r"))/)"
+)
+_IMPORT_EXTENSIONS = ("ts", "tsx", "js", "jsx", "mjs", "vue", "svelte", "py")
+
+
+class _Role:
+    """Ranks between files of equal score (lower first) and their names."""
+
+    PAGE, ROUTE, IMPORTED, CODE, TEST = range(5)
+    NAMES = ("page", "route", "imported", "code", "test")
+
+
+@dataclass(slots=True)
+class _Listing:
+    paths: list[str]  # relative, POSIX, hidden and noise already passed over
+    by: str  # "git" or "walk"
+    complete: bool
+    admitted: dict[str, Location | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Path:
+    """What a path alone says about a file."""
+
+    rel: str
+    name_score: int
+    route_rank: int  # 0 the target's own route file, 1 a sub-route or near name, 2 none
+    role: int
+
+
 def find_matching_files(
     root: Path,
     terms: Sequence[str],
     *,
     exclude: Collection[str] = (),
     limit: int = 5,
-    max_files: int = MAX_FILES,
+    max_reads: int = MAX_READS,
     max_bytes: int = MAX_BYTES_READ,
+    use_git: bool = True,
+    list_seconds: float = LIST_SECONDS,
+    read_seconds: float = READ_SECONDS,
 ) -> ScanResult:
-    """The files whose names (strongly) or contents (weakly) mention ``terms``, best first."""
+    """The files whose paths (strongly) or contents (weakly) are about ``terms``, best first.
+
+    Every file is listed and ranked by its path; the best ``max_reads`` are read."""
     if not terms:
         return ScanResult(terms=(), matches=(), files_scanned=0, truncated=False)
+    terms = tuple(terms)
     sandbox = Sandbox(root)
-    candidates, truncated = _walk(sandbox, max_files)
-    name_scores = {c.rel: _name_score(c.rel, terms) for c in candidates}
-    # Files matched by name are read first so that the byte budget never hides them.
-    ordered = sorted(candidates, key=lambda c: -name_scores[c.rel])
-    matches: list[FileMatch] = []
-    budget = max_bytes
-    for candidate in ordered:
-        if candidate.rel in exclude:
-            continue
-        if budget <= 0 and not name_scores[candidate.rel]:
-            truncated = True
+    listing = _list(sandbox, use_git, time.monotonic() + list_seconds)
+    listed = set(listing.paths)
+    excluded = set(exclude)
+    rels = [rel for rel in listing.paths if rel not in excluded]
+    mentions = re.compile("|".join(re.escape(form) for term in terms for form in _forms(term)))
+    reader = _Reader(sandbox, listing, terms, max_reads, max_bytes, read_seconds)
+
+    # 1. the target's route files, 2. what they import, 3. named files, 4. the rest.
+    abouts = (_about(rel, terms) for rel in rels if mentions.search(rel.lower()))
+    named = sorted(
+        (about for about in abouts if about.name_score),
+        key=lambda a: (a.route_rank, -a.name_score, a.role, *_path_key(a.rel)),
+    )
+    imported: dict[str, None] = {}
+    exact = any(about.route_rank == 0 for about in named)
+    for about in named:
+        if about.route_rank == 2:
             break
-        text = _read_text(sandbox, candidate)
-        budget -= candidate.size
-        if text is not None:
-            match = _score(candidate.rel, text, terms, name_scores[candidate.rel])
-            if match is not None:
-                matches.append(match)
-    matches.sort(key=lambda m: (-m.score, m.path))
+        text = reader.read(about)
+        if text is not None and (about.route_rank == 0 or not exact):
+            imported.update(dict.fromkeys(_imports(about.rel, text, listed)))
+    imported_in_order = [rel for rel in imported if rel not in excluded]
+    reader.imported.update((rel, index) for index, rel in enumerate(imported_in_order, 1))
+    reader.read_all(_about(rel, terms) for rel in imported_in_order)
+    reader.read_all(named)
+    rest = reader.left(len(rels))
+    if rest > 0:
+        near = _near_folders(reader.best_paths(20))
+        done = reader.done
+        unnamed = (
+            (rel.rpartition("/")[0] not in near, *_path_key(rel))
+            for rel in rels
+            if rel not in done and not mentions.search(rel.lower())
+        )
+        reader.read_all(_about(key[-1], terms) for key in heapq.nsmallest(rest, unnamed))
+
+    matches = sorted(reader.matches, key=_rank)
+    stopped = "listing time" if not listing.complete else reader.stopped
+    if stopped is None and reader.count < len(rels):
+        stopped = "reads"  # the read stopped short of the list; say so
     return ScanResult(
-        terms=tuple(terms),
-        matches=tuple(matches[:limit]),
-        files_scanned=len(candidates),
-        truncated=truncated,
+        terms=terms,
+        matches=tuple(match for _, match, _ in matches[:limit]),
+        files_scanned=len(rels),
+        truncated=stopped is not None,
+        files_read=reader.count,
+        listed_by=listing.by,
+        stopped=stopped,
     )
 
 
-def _walk(sandbox: Sandbox, max_files: int) -> tuple[list[_Candidate], bool]:
-    """Breadth first, sorted by name so that the result (and any cut-off) is deterministic."""
-    budget = Budget(max_entries=MAX_ENTRIES)
-    candidates: list[_Candidate] = []
-    files = sandbox.walk(sandbox.resolve("."), budget, breadth_first=True, pass_over=_hidden)
-    for found in files:
-        if found.linked or _NOISE.match(found.rel.rsplit("/", 1)[-1].lower()):
-            continue
-        try:
-            size = os.stat(found.real).st_size
-        except OSError:
-            continue
-        if size > MAX_FILE_BYTES:
-            continue
-        if len(candidates) >= max_files:
-            return candidates, True
-        candidates.append(_Candidate(found, size))
-    return candidates, budget.stopped is not None
+def _rank(entry: tuple[_Path, FileMatch, int]) -> tuple[bool, int, int, int, int, str]:
+    """The order of matches: the target's own route file; score; role; import order (for the
+    files a page imports); depth; path."""
+    about, match, imported_at = entry
+    role = _Role.NAMES.index(match.role)
+    return (about.route_rank > 0, -match.score, role, imported_at, about.rel.count("/"), about.rel)
+
+
+def _path_key(rel: str) -> tuple[bool, int, str]:
+    """Code before prose and data, shallow before deep, then the path."""
+    extension = rel.rpartition("/")[2].rpartition(".")[2].lower()
+    return (extension not in _CODE_EXTENSIONS, rel.count("/"), rel)
+
+
+def _near_folders(paths: Iterable[str]) -> set[str]:
+    near: set[str] = set()
+    for rel in paths:
+        folder = rel.rpartition("/")[0]
+        near.add(folder)
+        near.add(folder.rpartition("/")[0])
+    return near
+
+
+# -- listing ----------------------------------------------------------------------------------
+
+
+def _list(sandbox: Sandbox, use_git: bool, deadline: float) -> _Listing:
+    """Every file worth ranking: git's list in a checkout, else the sandbox's walk."""
+    if use_git:
+        listing = _run_async(lambda: _git_listing(sandbox.root, deadline))
+        if listing is not None and listing.failed is None:
+            paths = [rel for rel in listing.paths if _worth_listing(rel)]
+            return _Listing(paths, "git", complete=listing.stopped is None)
+    budget = Budget(max_entries=2**62, deadline=deadline)  # no count: the time bounds it
+    admitted: dict[str, Location | None] = {}
+    for found in sandbox.walk(sandbox.resolve("."), budget, breadth_first=True, pass_over=_hidden):
+        if not found.linked and not _NOISE.match(found.rel.rsplit("/", 1)[-1].lower()):
+            admitted[found.rel] = found
+    return _Listing(list(admitted), "walk", budget.stopped is None, admitted)
+
+
+async def _git_listing(root: str, deadline: float) -> git_search.GitListing | None:
+    if not await git_search.is_checkout(root):
+        return None
+    return await git_search.list_files(root, "", deadline)
+
+
+def _run_async(factory: Callable[[], Coroutine[Any, Any, _T]]) -> _T | None:
+    """Run a coroutine to its end from blocking code (a worker thread, or a test's event loop:
+    then in a thread of its own). None when git cannot be started at all."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        running = False
+    else:
+        running = True
+    try:
+        if not running:
+            return asyncio.run(factory())
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, factory()).result()
+    except OSError:
+        return None
+
+
+def _worth_listing(rel: str) -> bool:
+    """What the walk passes over, for a path git listed: hidden, noise, skipped folders.
+    (Whether the sandbox admits it is asked only of the files that are read.)"""
+    if _PASSED_OVER.search(rel):
+        return False
+    return not _NOISE.match(rel.rpartition("/")[2].lower())
 
 
 def _hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def _read_text(sandbox: Sandbox, candidate: _Candidate) -> str | None:
-    """The file's text, or None for binary or unreadable files."""
-    try:
-        return sandbox.read_text(candidate.file, MAX_FILE_BYTES)
-    except (OSError, SandboxError):
-        return None
+# -- reading ----------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Reads files once each, within the budget, and keeps those that match."""
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        listing: _Listing,
+        terms: tuple[str, ...],
+        max_reads: int,
+        max_bytes: int,
+        seconds: float,
+    ) -> None:
+        self.sandbox = sandbox
+        self.listing = listing
+        self.terms = terms
+        self.reads_left = max_reads
+        self.bytes_left = max_bytes
+        self.deadline = time.monotonic() + seconds
+        self.done: set[str] = set()
+        self.imported: dict[str, int] = {}  # what the target's pages import, in order
+        self.matches: list[tuple[_Path, FileMatch, int]] = []
+        self.stopped: str | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.done)
+
+    def left(self, total: int) -> int:
+        return 0 if self.stopped else min(self.reads_left, total - self.count)
+
+    def best_paths(self, count: int) -> list[str]:
+        return [about.rel for about, _, _ in sorted(self.matches, key=_rank)[:count]]
+
+    def read_all(self, abouts: Iterable[_Path]) -> None:
+        for about in abouts:
+            if self.stopped:
+                return
+            self.read(about)
+
+    def read(self, about: _Path) -> str | None:
+        """The file's text (None: binary, too large, refused), scored once read."""
+        if about.rel in self.done or self.stopped:
+            return None
+        if self.reads_left <= 0:
+            self.stopped = "reads"
+        elif self.bytes_left <= 0:
+            self.stopped = "bytes"
+        elif time.monotonic() > self.deadline:
+            self.stopped = "read time"
+        if self.stopped:
+            return None
+        self.done.add(about.rel)
+        self.reads_left -= 1
+        found = self._locate(about.rel)
+        if found is None or found.linked:
+            return None
+        try:
+            text = self.sandbox.read_text(found, MAX_FILE_BYTES)
+        except (OSError, SandboxError):
+            return None
+        self.bytes_left -= len(text)
+        imported_at = self.imported.get(about.rel)
+        match = _score(about, text, self.terms, imported=imported_at is not None)
+        if match is not None:
+            self.matches.append((about, match, imported_at or 0))
+        return text
+
+    def _locate(self, rel: str) -> Location | None:
+        admitted = self.listing.admitted
+        if rel not in admitted:
+            admitted[rel] = self.sandbox.admit(rel)  # git listed it: the sandbox decides
+        return admitted[rel]
+
+
+# -- what a path says ---------------------------------------------------------------------
+
+
+def _about(rel: str, terms: tuple[str, ...]) -> _Path:
+    name_score = _name_score(rel, terms)
+    route_rank, role = _role(rel, terms) if name_score else (2, _plain_role(rel))
+    return _Path(rel, name_score, route_rank, role)
+
+
+def _plain_role(rel: str) -> int:
+    return _Role.TEST if _SUPPORTING.search(rel.lower()) else _Role.CODE
+
+
+def _role(rel: str, terms: tuple[str, ...]) -> tuple[int, int]:
+    """Whether ``rel`` is the route file of the page ``terms`` name (0: named exactly for it;
+    1: a sub-route, a page's component or a page named with more words, read early; 2: not),
+    and its role (``_Role``)."""
+    if _SUPPORTING.search(rel.lower()):
+        return 2, _Role.TEST
+    *folders, filename = rel.split("/")
+    head, _, extension = filename.rpartition(".")
+    if not head or extension.lower() not in _PAGE_EXTENSIONS:
+        return 2, _Role.CODE
+    lowered = [folder.lower() for folder in folders]
+    if "api" in lowered:
+        return 2, _Role.CODE  # an API handler, not a page
+    stem = head.split(".")[0]
+    naming, dynamic = _naming_folder(folders)
+    in_route_folder = any(folder in _ROUTE_FOLDERS for folder in lowered)
+    if head.lower() in _PAGE_NAMES and (head != "+page" or extension == "svelte"):
+        label = naming  # app/search/page.tsx, routes/search/+page.svelte
+    elif in_route_folder and stem.startswith(("[", "$", ":")):
+        label, dynamic = naming, True  # pages/search/[query].tsx: a sub-route
+    elif in_route_folder and stem.lower() in _FOLDER_NAMED:
+        if naming is not None and naming.lower() in _ROUTE_FOLDERS:
+            return 2, _Role.CODE  # the folder's own index: pages/index.tsx
+        label = naming  # pages/search/index.tsx, search/views.py under views/
+    elif extension == "py" and stem.lower() in _PYTHON_ROUTE_MODULES:
+        label = naming  # search/views.py, search/routes.py
+    elif in_route_folder:
+        label, dynamic = stem, dynamic or "$" in head  # pages/search.tsx, routes/search.py
+    else:
+        words = _WORD_PARTS.findall(stem)
+        if not words or words[-1].lower() not in _PAGE_WORDS:
+            return 2, _companion(head, naming, terms)
+        label, dynamic = stem, True  # SearchPage.tsx: a page's component, after its route
+    if label is None:
+        return 2, _Role.CODE
+    named = set(search_terms(label))
+    if named == set(terms):
+        return (1, _Role.ROUTE) if dynamic else (0, _Role.PAGE)
+    if all(any(term in word for word in named) for term in terms):
+        return 1, _Role.CODE  # another page: saved-searches/page.tsx for "search"
+    return 2, _companion(head, naming, terms)
+
+
+def _companion(head: str, naming: str | None, terms: tuple[str, ...]) -> int:
+    """A route's layout, loading or error file, its SvelteKit load function, beside its page."""
+    in_its_folder = naming is not None and all(_mentions(naming.lower(), term) for term in terms)
+    return _Role.ROUTE if head.lower() in _COMPANIONS and in_its_folder else _Role.CODE
+
+
+def _naming_folder(folders: Sequence[str]) -> tuple[str | None, bool]:
+    """The folder that names a route file (``app/(shop)/search/[id]/page.tsx`` → search),
+    passing over groups, slots and dynamic segments; and whether it passed a dynamic one."""
+    dynamic = False
+    for folder in reversed(folders):
+        if folder.startswith("(") or folder.startswith("@"):
+            continue  # a route group or a parallel slot: not part of the route's name
+        if folder.startswith(("[", "$", ":")) or folder.startswith("_"):
+            dynamic = dynamic or not folder.startswith("_")
+            continue
+        return folder, dynamic
+    return None, dynamic
+
+
+def _imports(rel: str, text: str, listed: Collection[str]) -> list[str]:
+    """The listed files that ``rel`` imports (relative, aliased and package-absolute
+    specifiers, resolved as bundlers and Python would, against the listing)."""
+    folder = rel.rpartition("/")[0]
+    python = rel.endswith(".py")
+    found: dict[str, None] = {}
+    head = text[:_IMPORT_SCAN_CHARS]
+    specifiers = (
+        [(a or b) for a, b in _PY_IMPORT.findall(head)] if python else _JS_IMPORT.findall(head)
+    )
+    for specifier in specifiers:
+        for base in _import_bases(folder, specifier, python):
+            target = _resolve(base, listed)
+            if target is not None and target != rel:
+                found[target] = None
+                break
+    return list(found)
+
+
+def _import_bases(folder: str, specifier: str, python: bool) -> list[str]:
+    """Where a specifier may point, without an extension, most likely first."""
+    if python:
+        dots = len(specifier) - len(specifier.lstrip("."))
+        module = specifier[dots:].replace(".", "/")
+        if dots:
+            base = folder
+            for _ in range(dots - 1):
+                base = base.rpartition("/")[0]
+            return [posixpath.join(base, module) if module else base]
+        return _from_ancestors(folder, module)
+    if specifier.startswith("."):
+        joined = posixpath.normpath(posixpath.join(folder, specifier))
+        return [] if joined.startswith("..") else [joined.removeprefix("./")]
+    for alias, replacement in _ALIASES:
+        if specifier.startswith(alias):
+            return _from_ancestors(folder, replacement + specifier[len(alias) :])
+    if "/" in specifier and not specifier.startswith("@"):
+        return _from_ancestors(folder, specifier)  # a baseUrl import: components/search/Bar
+    return []  # a package
+
+
+def _from_ancestors(folder: str, rest: str) -> list[str]:
+    """``rest`` below each folder above the importer (and its ``src``), nearest first: an alias
+    is rooted at its package, wherever that is in a monorepo."""
+    parts = folder.split("/") if folder else []
+    bases = []
+    for depth in range(len(parts), -1, -1):
+        above = "/".join(parts[:depth])
+        bases.append(posixpath.join(above, rest))
+        bases.append(posixpath.join(above, "src", rest))
+    return list(dict.fromkeys(bases))
+
+
+def _resolve(base: str, listed: Collection[str]) -> str | None:
+    if base in listed:
+        return base
+    for extension in _IMPORT_EXTENSIONS:
+        for candidate in (f"{base}.{extension}", f"{base}/index.{extension}"):
+            if candidate in listed:
+                return candidate
+    init = f"{base}/__init__.py"
+    return init if init in listed else None
+
+
+def _forms(term: str) -> tuple[str, ...]:
+    """How a (stemmed) term is written: "category" also as "categories"."""
+    if len(term) > 3 and term.endswith("y") and term[-2] not in "aeiou":
+        return (term, term[:-1] + "ies")
+    return (term,)
+
+
+def _mentions(text: str, term: str) -> bool:
+    return any(form in text for form in _forms(term))
 
 
 def _name_score(rel: str, terms: Sequence[str]) -> int:
-    *folders, filename = rel.lower().split("/")
+    lowered = rel.lower()
+    if not any(_mentions(lowered, term) for term in terms):
+        return 0  # most paths: decided cheaply
+    *folders, filename = lowered.split("/")
     if folders and filename.split(".")[0].strip("+_") in GENERIC_FILE_NAMES:
-        filename = f"{folders.pop()}/{filename}"  # collections/page.tsx is named by its folder
+        # collections/page.tsx is named by its folder (route groups and slots passed over)
+        named = [f for f in folders if not f.startswith(("(", "@"))] or folders
+        filename = f"{named[-1]}/{filename}"
+        folders = folders[: len(folders) - 1 - folders[::-1].index(named[-1])]
     score = 0
     matched = 0
     for term in terms:
-        if term in filename:
+        if _mentions(filename, term):
             score, matched = score + 10, matched + 1
-        elif any(term in folder for folder in folders):
+        elif any(_mentions(folder, term) for folder in folders):
             score, matched = score + 6, matched + 1
     if len(terms) > 1 and matched == len(terms):
         score += 5
     return score
 
 
-def _score(rel: str, text: str, terms: Sequence[str], name_score: int) -> FileMatch | None:
+def _score(about: _Path, text: str, terms: Sequence[str], *, imported: bool) -> FileMatch | None:
     lowered = text.lower()
-    counts = [min(lowered.count(term), 5) for term in terms]
+    counts = [min(sum(lowered.count(form) for form in _forms(term)), 5) for term in terms]
     hits = sum(counts)
-    if not name_score and not all(counts):
+    if not about.name_score and not (all(counts) or (imported and hits)):
         return None  # only some of the words: the common case, decided cheaply
     symbols = _symbols(text, terms)
     defines_term = any(term in symbol.lower() for symbol in symbols for term in terms)
-    if not name_score and not defines_term and hits < 3:
-        return None  # a passing mention is not evidence
-    score = name_score + hits + (4 if defines_term else 0)
-    if re.search(r"(^|/)(tests?|__tests__|spec)/|[._-](test|spec)\.", rel.lower()):
+    if not about.name_score and not imported and not defines_term and hits < 3:
+        return None  # a passing mention is not evidence (being rendered by the page is)
+    score = about.name_score + hits + (4 if defines_term else 0) + (3 if imported else 0)
+    role = about.role
+    if role == _Role.TEST:
         score -= 4  # tests support the code; the code itself is the better anchor
+    elif imported and role == _Role.CODE:
+        role = _Role.IMPORTED
     return FileMatch(
-        path=rel,
+        path=about.rel,
         score=score,
-        in_name=name_score > 0,
+        in_name=about.name_score > 0,
         content_hits=hits,
         symbols=symbols,
+        role=_Role.NAMES[role],
     )
 
 
