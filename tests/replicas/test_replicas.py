@@ -33,11 +33,16 @@ def is_delta(event: ServerSentEvent) -> bool:
 
 
 def assert_whole_run(events: list[ServerSentEvent], chunks: int) -> None:
-    """Events 1..N exactly once, the scripted text in the deltas, ``complete`` last."""
+    """Events 1..N exactly once, the scripted text in the deltas, the suggestions one by one
+    (``complete`` repeats them), ``complete`` last."""
     ids = [int(event.id or "-1") for event in events]
     assert ids == list(range(1, len(events) + 1)), ids
-    assert [event.event for event in events[:-1]] == ["delta"] * (len(events) - 1)
+    names = [event.event for event in events[:-1]]
+    assert set(names) <= {"delta", "suggestion", "progress"}, names
     assert events[-1].event == "complete", events[-1]
+    sent = [event.json() for event in events if event.event == "suggestion"]
+    assert [item["index"] for item in sent] == list(range(len(sent)))
+    assert [item["suggestion"] for item in sent] == events[-1].json()["suggestions"]
     text = "".join(event.json()["text"] for event in events if event.event == "delta")
     assert text == expected_text(chunks)
     lengths = [event.json()["totalLength"] for event in events if event.event == "delta"]
