@@ -29,6 +29,15 @@ def repository(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
     repo.mkdir()
     (repo / "README.md").write_text("# Shop\n\nA small shop with collections and a cart.\n")
+    page = repo / "app" / "collections" / "page.tsx"
+    page.parent.mkdir(parents=True)
+    # Something the offline engine can ground a suggestion on (a note left in the code).
+    page.write_text(
+        "export default function CollectionsPage() {\n"
+        "  // TODO: let people sort the collections\n"
+        "  return <ul />\n"
+        "}\n"
+    )
     return repo
 
 

@@ -42,14 +42,18 @@ def repo(tmp_path: Path) -> Path:
     write(
         root / PAGE,
         "import { getCollections } from '@/lib/collections'\n\n"
+        "// TODO: let shoppers filter collections by season\n"
         "export default async function CollectionsPage() {\n"
         "  const collections = await getCollections()\n"
-        "  return <CollectionGrid items={collections} />\n}\n\n"
+        '  return (\n    <ul className="grid grid-cols-4">\n'
+        '      <input placeholder="Filter" />\n'
+        "      {collections.map((c) => <li key={c.id}>{c.name}</li>)}\n    </ul>\n  )\n}\n\n"
         "function CollectionGrid({ items }) {\n  return <ul>{items.length}</ul>\n}\n",
     )
     write(
         root / "src/lib/collections.ts",
-        "export async function getCollections() {\n  return fetch('/api/collections')\n}\n",
+        "export async function getCollections() {\n"
+        "  const response = await fetch('/api/collections')\n  return response.json()\n}\n",
     )
     write(root / "src/app/about/page.tsx", "export default function AboutPage() { return null }\n")
     write(root / "src/app/cart/page.tsx", "export default function CartPage() { return null }\n")
@@ -97,16 +101,19 @@ def _everything(result: PlanResult, sink: RecordingSink) -> str:
 
 
 async def test_suggestions_are_grounded_in_the_matching_file(repo: Path) -> None:
-    result, _ = await _run(_request(repo))
+    result, sink = await _run(_request(repo))
 
     assert 3 <= len(result.suggestions) <= 5
+    assert sink.suggestions == list(result.suggestions)  # submitted one by one
     for suggestion in result.suggestions:
         assert suggestion.title and suggestion.rationale and suggestion.description
         assert 2 <= len(suggestion.implementation_considerations) <= 4
+        assert 1 <= len(suggestion.evidence) <= 5
+        assert {item.path for item in suggestion.evidence} <= {PAGE, "src/lib/collections.ts"}
     text = json.dumps([s.to_wire() for s in result.suggestions])
     assert PAGE in text
     assert "CollectionsPage" in text  # a real component name found in the file
-    assert "Collections page" in result.suggestions[0].title
+    assert any("Collections page" in s.title + s.description for s in result.suggestions)
     assert PAGE in result.context
     assert "CLAUDE.md" in result.context and "README.md" in result.context
 
@@ -147,16 +154,18 @@ async def test_same_input_gives_the_same_output(repo: Path) -> None:
     assert first.context == second.context
 
 
-async def test_feature_types_give_different_suggestions(repo: Path) -> None:
-    titles: dict[FeatureType, set[str]] = {}
+async def test_feature_types_rank_the_facts_differently(repo: Path) -> None:
+    firsts: dict[FeatureType, str] = {}
     for feature_type in FeatureType:
         result, _ = await _run(_request(repo, feature_type=feature_type))
-        titles[feature_type] = {s.title for s in result.suggestions}
+        firsts[feature_type] = result.suggestions[0].title
 
-    kinds = list(titles)
-    for index, kind in enumerate(kinds):
-        for other in kinds[index + 1 :]:
-            assert not titles[kind] & titles[other], (kind, other)
+    # the same facts, in the order each feature type cares about
+    assert firsts[FeatureType.ENHANCEMENT].startswith("Finish the TODO")
+    assert firsts[FeatureType.NEW_CAPABILITY].startswith("Finish the TODO")
+    assert firsts[FeatureType.UI_IMPROVEMENT].startswith("Make the grid")
+    assert firsts[FeatureType.OPTIMIZATION].startswith("Page the list")
+    assert firsts[FeatureType.INTEGRATION].startswith("Handle failed requests")
 
 
 @pytest.mark.parametrize(
@@ -181,7 +190,9 @@ async def test_priority_sets_the_number_and_the_scope(
 async def test_additional_context_is_taken_into_account(repo: Path) -> None:
     result, sink = await _run(_request(repo, note="Customers have thousands of items"))
 
-    assert "Customers have thousands of items" in result.suggestions[0].rationale
+    first = result.suggestions[0]
+    assert first.title.startswith("Page the list")  # the note speaks of many items
+    assert "Customers have thousands of items" in first.rationale
     assert "Taking into account: “Customers have thousands of items”" in sink.narrative
 
 
@@ -203,25 +214,23 @@ async def test_result_says_no_ai_model_was_used(repo: Path) -> None:
     assert result.retry_count == 0
 
 
-async def test_without_a_matching_file_it_still_suggests_three(repo: Path) -> None:
+async def test_without_a_matching_file_it_makes_nothing_up(repo: Path) -> None:
     result, sink = await _run(
         _request(repo, target="Billing dashboard", priority=PriorityLevel.LOW)
     )
 
-    assert len(result.suggestions) == 3
+    assert result.suggestions == []
     assert "No file matching “Billing dashboard” was found" in sink.narrative
-    for suggestion in result.suggestions:
-        considerations = " ".join(suggestion.implementation_considerations)
-        assert "No file matching “Billing dashboard” was found" in considerations
-        assert "CLAUDE.md, README.md" in considerations  # names what it did read
+    assert "CLAUDE.md, README.md" in result.context  # names what it did read
+    assert result.notice is not None and "Found nothing in the code" in result.notice
 
 
-async def test_an_empty_directory_still_gets_three_suggestions(tmp_path: Path) -> None:
+async def test_an_empty_directory_gets_no_made_up_suggestions(tmp_path: Path) -> None:
     result, sink = await _run(_request(tmp_path, target="UserProfile"))
 
-    assert len(result.suggestions) == 3
+    assert result.suggestions == []
     assert "no CLAUDE.md or README" in result.context
-    assert sink.narrative
+    assert "Found nothing in the code" in sink.narrative
 
 
 async def test_cancellation_mid_stream_propagates(repo: Path) -> None:
@@ -256,8 +265,10 @@ async def test_runs_quickly_on_this_repository() -> None:
     elapsed = time.perf_counter() - started
 
     assert elapsed < 2.0
-    assert 3 <= len(result.suggestions) <= 5
     assert "src/feature_planner/agent/providers/offline.py" in sink.narrative
+    assert len(result.suggestions) <= 4
+    if len(result.suggestions) < 3:  # this repository's Python shows little: it says so
+        assert result.notice is not None and "in the code worth suggesting" in result.notice
 
 
 @pytest.mark.parametrize(

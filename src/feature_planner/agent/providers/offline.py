@@ -1,21 +1,39 @@
-"""The ``offline`` provider: suggestions composed from the repository itself, no AI model.
+"""The ``offline`` provider: suggestions derived from facts in the code, no AI model.
 
-It reads CLAUDE.md and the README, finds the files about the page or component the user
-named (``repo_scan``), and fills a fixed set of ideas per feature type with what it found:
-real paths, real function and component names, the project's name and stack. The same
-input always gives the same output. The text is streamed like a model's, in small chunks,
-so that the whole pipeline (coalescing, SSE, resume) can be exercised without a key.
+It reads CLAUDE.md and the README, finds the files of the page or component the user named
+(``repo_scan``: the route file, the components it imports, then files that mention it),
+and reads them as syntax trees (``agent.facts``): a fetch whose status is never checked, a
+list loaded without paging, a fixed grid, a TODO, an input without a label, a route with no
+loading or error state, a component without the test the project's rules require. Each
+suggestion is one of those facts (or one kind of them), with the lines that show it as its
+evidence, submitted one at a time (``sink.suggestion``). The feature type and priority rank
+the facts, and the user's additional context puts the facts it speaks of first. It never
+pads: when the code shows fewer than three things worth suggesting, it says so. The same
+input always gives the same output. The narrative is streamed like a model's, in small
+chunks, so that the whole pipeline can be exercised without a key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import ProviderError
-from ...models import FeatureType, PriorityLevel, Suggestion, TokenUsage
+from ...models import (
+    Effort,
+    Evidence,
+    FeatureType,
+    Impact,
+    PriorityLevel,
+    ProgressPhase,
+    Suggestion,
+    TokenUsage,
+)
 from ..base import PlanRequest, PlanResult, Provider, RunSink
+from ..facts import Fact, FactKind, FactReport, find_facts
 from .repo_scan import (
     ProjectDocs,
     ScanResult,
@@ -28,205 +46,12 @@ from .repo_scan import (
 __all__ = ["OFFLINE_MODEL", "OFFLINE_NOTICE", "OfflineProvider"]
 
 OFFLINE_MODEL = "offline-engine"
-OFFLINE_NOTICE = "Composed by the offline engine from the repository's files; no AI model was used."
+OFFLINE_NOTICE = (
+    "Derived by the offline engine from facts in the repository's code; no AI model was used."
+)
 _YIELD_EVERY = 8  # chunks between yields to the event loop when there is no interval
-
-
-@dataclass(frozen=True, slots=True)
-class _Idea:
-    title: str
-    rationale: str
-    description: str
-    consideration: str
-
-
-# Placeholders: {subject} as the user wrote it, {where} the best file (and its main symbol),
-# {file} the best file's path. Each list is in order of importance: critical takes the top 3.
-_IDEAS: dict[FeatureType, tuple[_Idea, ...]] = {
-    FeatureType.ENHANCEMENT: (
-        _Idea(
-            "Handle empty, loading and error states in the {subject}",
-            "Edge cases are where users get stuck; {where} is the place they are decided.",
-            "Give the {subject} an explicit state for no data, slow data and failed loads, "
-            "each with a next step (retry, create the first item, contact support).",
-            "List the states {file} can reach today and add a test for each one.",
-        ),
-        _Idea(
-            "Keep the {subject}'s state in the URL",
-            "Filters, sorting and selection that survive a reload can be shared and bookmarked.",
-            "Read and write the {subject}'s view state from the query string in {where}, so "
-            "that a link reproduces exactly what a colleague saw.",
-            "Make the URL the single source of truth and debounce writes while typing.",
-        ),
-        _Idea(
-            "Undo for destructive actions in the {subject}",
-            "A confirmation dialog is clicked through; an undo is what actually saves work.",
-            "Replace confirmations in the {subject} with an immediate action and a short-lived "
-            "undo, by deferring the delete or keeping a soft-deleted copy.",
-            "Find the delete and overwrite paths in {file} and route them through one helper.",
-        ),
-        _Idea(
-            "Pin the {subject}'s behaviour with tests",
-            "Every later enhancement is cheaper when the current behaviour is written down.",
-            "Add behavioural tests around {where} covering the main flow and two edge cases, "
-            "before changing it.",
-            "Test what a user sees, not the implementation, so that refactors stay free.",
-        ),
-        _Idea(
-            "Let users tune the {subject}",
-            "Defaults fit nobody exactly; a few persisted preferences remove daily friction.",
-            "Add two or three user preferences to the {subject} (density, default sort, "
-            "visible fields) and store them per user.",
-            "Start with the setting users ask for most; keep the defaults unchanged.",
-        ),
-    ),
-    FeatureType.NEW_CAPABILITY: (
-        _Idea(
-            "Saved views for the {subject}",
-            "Users rebuild the same filters every visit; saving them turns minutes into a click.",
-            "Let users name and save the current configuration of the {subject} and switch "
-            "between saved views from {where}.",
-            "Store views per user with a version field so the format can evolve.",
-        ),
-        _Idea(
-            "Activity history for the {subject}",
-            "Who changed what, and when, is the first question after any surprise.",
-            "Record changes made through the {subject} and show a timeline next to it, "
-            "with the author, the time and a readable diff.",
-            "Write history entries in the same transaction as the change they describe.",
-        ),
-        _Idea(
-            "Export from the {subject}",
-            "Data that cannot leave the product ends up copied by hand into spreadsheets.",
-            "Add a CSV and JSON export of what the {subject} shows, respecting the current "
-            "filters, built on the data {where} already loads.",
-            "Stream large exports instead of building them in memory.",
-        ),
-        _Idea(
-            "Share the {subject} with teammates",
-            "Work on the {subject} is rarely done alone; sharing avoids screenshots in chat.",
-            "Add a share action to the {subject} with view or edit access, and show who "
-            "else has access.",
-            "Check permissions on the server for every shared read and write.",
-        ),
-        _Idea(
-            "Notifications for changes in the {subject}",
-            "Users come back to check for changes; telling them when something changed is kinder.",
-            "Let users follow the {subject} and receive an in-app or e-mail digest when "
-            "something they follow changes.",
-            "Batch notifications into digests so that busy items do not flood anyone.",
-        ),
-    ),
-    FeatureType.OPTIMIZATION: (
-        _Idea(
-            "Measure the {subject} before optimising it",
-            "Without numbers, optimisation is guesswork; one timing tells where the time goes.",
-            "Add timings around the slow paths of {where}: data loading, rendering or "
-            "computation, and record them per request.",
-            "Record the p50 and p95 today so the improvement can be shown afterwards.",
-        ),
-        _Idea(
-            "Cache what the {subject} loads",
-            "The same data is often fetched again on every visit.",
-            "Cache the {subject}'s data reads with an explicit lifetime and invalidate them "
-            "when the underlying records change.",
-            "Decide per read whether slightly stale data is acceptable before caching it.",
-        ),
-        _Idea(
-            "Remove repeated work in the {subject}",
-            "Repeated queries and re-computation cost the most and are the easiest to remove.",
-            "Look in {file} for loops that query or compute per item and batch or memoise them.",
-            "Count the queries one view of the {subject} makes, before and after.",
-        ),
-        _Idea(
-            "Paginate or virtualise long lists in the {subject}",
-            "Rendering everything at once makes the {subject} slow exactly for the best users.",
-            "Load the {subject}'s items in pages (cursor based) and render only what is visible.",
-            "Keep scroll position and selection stable while pages load.",
-        ),
-        _Idea(
-            "Load less up front in the {subject}",
-            "Code and data that are not needed for the first view only delay it.",
-            "Defer rarely used parts of the {subject} (dialogs, charts, editors) until they "
-            "are opened.",
-            "Check the size of what {file} pulls in before and after.",
-        ),
-    ),
-    FeatureType.UI_IMPROVEMENT: (
-        _Idea(
-            "Accessibility pass on the {subject}",
-            "Keyboard and screen-reader users hit barriers first, and fixes help everyone.",
-            "Make every control in the {subject} reachable by keyboard, labelled, visibly "
-            "focused and readable at sufficient contrast.",
-            "Run an automated accessibility check on {file} in CI.",
-        ),
-        _Idea(
-            "Inline validation and helpful errors in the {subject}",
-            "Errors shown late, or without a fix, are the main source of frustration.",
-            "Validate input in the {subject} as users type, and phrase every error as what "
-            "to do next.",
-            "Keep the same rules on the server; the client copy is only for speed.",
-        ),
-        _Idea(
-            "Loading skeletons and optimistic updates in the {subject}",
-            "Perceived speed matters as much as real speed.",
-            "Show the {subject}'s layout immediately with skeletons, and apply user "
-            "actions at once while the server confirms them.",
-            "Roll an optimistic change back visibly when the server refuses it.",
-        ),
-        _Idea(
-            "A responsive layout for the {subject}",
-            "A growing share of visits come from small screens.",
-            "Rework the layout of {where} so that it reads well from phone to wide screens, "
-            "collapsing secondary panels first.",
-            "Test at three widths, and with 200 % zoom.",
-        ),
-        _Idea(
-            "Clearer visual hierarchy in the {subject}",
-            "When everything looks equally important, users miss the primary action.",
-            "Give the {subject} one primary action, group secondary ones, and use spacing "
-            "and type scale rather than borders to separate sections.",
-            "Reuse the project's existing design tokens rather than new colours.",
-        ),
-    ),
-    FeatureType.INTEGRATION: (
-        _Idea(
-            "Webhooks for events in the {subject}",
-            "Teams want to react to changes in their own tools without polling.",
-            "Emit signed webhook events when something changes through the {subject}, with "
-            "retries and a delivery log.",
-            "Sign payloads and retry with backoff; let users replay a delivery.",
-        ),
-        _Idea(
-            "An API for what the {subject} does",
-            "Anything users can do by hand, some will want to automate.",
-            "Expose the operations behind {where} as a documented, versioned API endpoint "
-            "with token authentication.",
-            "Share validation between the UI and the API so that they cannot drift.",
-        ),
-        _Idea(
-            "Product analytics for the {subject}",
-            "Knowing which parts of the {subject} are used guides every later decision.",
-            "Send a few well-named events from the {subject} (viewed, main action, error) "
-            "to the analytics tool the team already uses.",
-            "Never send personal data in event properties; document each event.",
-        ),
-        _Idea(
-            "Import into the {subject} from other tools",
-            "Adoption stalls when existing data has to be retyped.",
-            "Add an import from CSV and one popular external tool into the {subject}, with a "
-            "preview and a dry run.",
-            "Make imports idempotent so that a retried import creates no duplicates.",
-        ),
-        _Idea(
-            "Chat notifications from the {subject}",
-            "Teams live in chat; bringing updates there shortens the feedback loop.",
-            "Post selected updates from the {subject} to a Slack or Teams channel the user "
-            "chooses.",
-            "Keep the message format short and link back to the {subject}.",
-        ),
-    ),
-}
+_PAGE_FILES = 8  # the page's own files asked of the scan
+_MAX_EVIDENCE = 5
 
 _COUNT: dict[PriorityLevel, int] = {
     PriorityLevel.CRITICAL: 3,
@@ -245,36 +70,112 @@ _SCOPE: dict[PriorityLevel, str] = {
     "this code.",
 }
 
+# How much each feature type cares about each kind of fact (0-5).
+_WEIGHT: dict[FeatureType, dict[FactKind, int]] = {
+    FeatureType.ENHANCEMENT: {
+        FactKind.TODO: 5, FactKind.MISSING_ROUTE_STATE: 5, FactKind.UNCHECKED_FETCH: 4,
+        FactKind.UNTESTED_COMPONENT: 3, FactKind.UNLABELLED_INPUT: 2,
+        FactKind.UNPAGED_LIST: 2, FactKind.FIXED_GRID: 1,
+    },
+    FeatureType.UI_IMPROVEMENT: {
+        FactKind.FIXED_GRID: 5, FactKind.UNLABELLED_INPUT: 5, FactKind.MISSING_ROUTE_STATE: 4,
+        FactKind.UNCHECKED_FETCH: 2, FactKind.TODO: 2, FactKind.UNPAGED_LIST: 1,
+        FactKind.UNTESTED_COMPONENT: 1,
+    },
+    FeatureType.OPTIMIZATION: {
+        FactKind.UNPAGED_LIST: 5, FactKind.MISSING_ROUTE_STATE: 3, FactKind.UNCHECKED_FETCH: 2,
+        FactKind.TODO: 2, FactKind.FIXED_GRID: 1, FactKind.UNTESTED_COMPONENT: 1,
+        FactKind.UNLABELLED_INPUT: 0,
+    },
+    FeatureType.NEW_CAPABILITY: {
+        FactKind.TODO: 5, FactKind.UNPAGED_LIST: 3, FactKind.MISSING_ROUTE_STATE: 2,
+        FactKind.UNCHECKED_FETCH: 2, FactKind.UNTESTED_COMPONENT: 1, FactKind.FIXED_GRID: 1,
+        FactKind.UNLABELLED_INPUT: 1,
+    },
+    FeatureType.INTEGRATION: {
+        FactKind.UNCHECKED_FETCH: 5, FactKind.UNPAGED_LIST: 4, FactKind.TODO: 3,
+        FactKind.MISSING_ROUTE_STATE: 2, FactKind.UNTESTED_COMPONENT: 2,
+        FactKind.FIXED_GRID: 0, FactKind.UNLABELLED_INPUT: 0,
+    },
+}  # fmt: skip
+# Words a user's note may use about each kind of fact.
+_KIND_WORDS: dict[FactKind, str] = {
+    FactKind.UNCHECKED_FETCH: "fetch error errors status response api request failure fail "
+    "network handling robust reliability reliable crash backend server",
+    FactKind.UNPAGED_LIST: "list lists paging pagination paginate page limit cursor infinite "
+    "scroll slow performance speed fast large thousands many items data",
+    FactKind.FIXED_GRID: "grid layout responsive mobile phone tablet small screen breakpoint "
+    "column columns width",
+    FactKind.TODO: "todo fixme unfinished pending debt cleanup missing",
+    FactKind.UNLABELLED_INPUT: "input label form field accessibility accessible a11y screen "
+    "reader keyboard wcag aria",
+    FactKind.MISSING_ROUTE_STATE: "loading error state spinner skeleton fallback empty route "
+    "wait waiting blank",
+    FactKind.UNTESTED_COMPONENT: "test tests testing coverage rule rules contributing "
+    "convention quality regression",
+}
+_PRIORITY_IMPACT = {
+    PriorityLevel.CRITICAL: 4,
+    PriorityLevel.HIGH: 4,
+    PriorityLevel.MEDIUM: 2,
+    PriorityLevel.LOW: 0,
+}
+_EFFORT_RANK = {Effort.SMALL: 2, Effort.MEDIUM: 1, Effort.LARGE: 0}
+_IMPACT_RANK = {Impact.HIGH: 2, Impact.MEDIUM: 1, Impact.LOW: 0}
+_NOTE_WORD = re.compile(r"[a-z0-9]+")
+_IGNORED_NOTE_WORDS = frozenset(
+    {"the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "with", "is", "are", "it",
+     "we", "our", "this", "that", "be", "have", "has", "page", "want", "should", "need", "make",
+     "more", "less", "better", "users", "user"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """One suggestion's worth of facts: one kind (a TODO is a group of its own)."""
+
+    kind: FactKind
+    facts: tuple[Fact, ...]
+
+    @property
+    def lead(self) -> Fact:
+        return self.facts[0]
+
+    @property
+    def own(self) -> bool:
+        return self.lead.own
+
+    def evidence(self) -> list[Evidence]:
+        items: dict[tuple[str, int, int], Evidence] = {}
+        for fact in self.facts:
+            for item in fact.evidence:
+                items.setdefault((item.path, item.start_line, item.end_line), item)
+        return list(items.values())[:_MAX_EVIDENCE]
+
+    def paths(self) -> list[str]:
+        return list(dict.fromkeys(fact.path for fact in self.facts))
+
 
 @dataclass(frozen=True, slots=True)
 class _Findings:
-    """Everything the ideas are filled with."""
-
     subject: str
     docs: ProjectDocs
     scan: ScanResult
+    facts: FactReport
     project: str
     priority: PriorityLevel
     note: str | None  # the user's additional context
 
-    @property
-    def primary(self) -> str | None:
-        return self.scan.matches[0].path if self.scan.matches else None
-
-    @property
-    def where(self) -> str:
-        if not self.scan.matches:
-            return f"the {self.subject}"
-        best = self.scan.matches[0]
-        return f"`{best.symbols[0]}` in {best.path}" if best.symbols else best.path
-
     def read_summary(self) -> str:
         read = ", ".join(self.docs.files) or "no CLAUDE.md or README"
-        return f"read {read} and scanned {self.scan.files_scanned} files"
+        return (
+            f"read {read}, scanned {self.scan.files_scanned} files and parsed "
+            f"{len(self.facts.files_read)}"
+        )
 
 
 class OfflineProvider(Provider):
-    """Suggestions from the repository's own files; no network, no key, no model."""
+    """Suggestions from facts in the repository's own code; no network, no key, no model."""
 
     name = "offline"
 
@@ -291,35 +192,60 @@ class OfflineProvider(Provider):
         if not root.is_dir():
             raise ProviderError(f"The repository {root} is not a readable directory")
         narrator = _Narrator(sink, self._chunk_chars, self._interval_s)
+        sink.progress(ProgressPhase.READING_DOCS)
         docs = await asyncio.to_thread(read_project_docs, root)
         for doc in docs.files:
             sink.activity("Read", doc)
             await narrator.say(f"Reading {doc}…\n")
+        sink.progress(ProgressPhase.EXPLORING)
         terms = search_terms(request.page_or_component)
         if terms:
             await narrator.say(f"Looking for files about “{request.page_or_component}”…\n")
             sink.activity("Glob", glob_pattern(terms))
             sink.activity("Grep", "|".join(terms))
-        scan = await asyncio.to_thread(find_matching_files, root, terms, exclude=docs.files)
+        scan = await asyncio.to_thread(
+            find_matching_files, root, terms, exclude=docs.files, limit=_PAGE_FILES
+        )
         for match in scan.matches:
             sink.activity("Read", match.path)
+        own = [match.path for match in scan.matches if match.role != "test"]
+        report = await asyncio.to_thread(find_facts, root, own)
+        seen = {match.path for match in scan.matches}
+        for rel in report.files_read:
+            if rel not in seen:
+                sink.activity("Read", rel)
         findings = _Findings(
             subject=request.page_or_component,
             docs=docs,
             scan=scan,
+            facts=report,
             project=docs.name or root.resolve().name or "this project",
             priority=request.priority_level,
             note=request.additional_context or None,
         )
-        suggestions = _compose(findings, request.feature_type)
-        await narrator.say(_narrative(findings, request, suggestions))
+        groups = _rank(_groups(report.facts), request.feature_type, findings)
+        groups = groups[: _COUNT[findings.priority]]
+        sink.progress(ProgressPhase.DRAFTING, expected=len(groups))
+        await narrator.say(_introduction(findings, request, len(groups)))
+        sent: list[Suggestion] = []
+        overlaps = [_overlap(group, findings.note) for group in groups]
+        best = max(overlaps, default=0)
+        for number, group in enumerate(groups, start=1):
+            answers = best > 0 and overlaps[number - 1] == best  # what the note speaks of most
+            suggestion = _suggestion(group, findings, first=number == 1, answers=answers)
+            await narrator.say(f"{number}. {suggestion.title} — {group.lead.detail}.\n")
+            check = await sink.suggestion(suggestion)
+            if check.sendable:
+                sent.append(check.suggestion)
+        shortfall = _shortfall(len(groups))
+        await narrator.say("\n" + (shortfall + "\n" if shortfall else "") + OFFLINE_NOTICE + "\n")
         return PlanResult(
-            suggestions=suggestions,
-            context=_context(findings),
+            suggestions=sent,
+            context=_context(findings, shortfall),
             model=OFFLINE_MODEL,
             token_usage=TokenUsage(input_tokens=0, output_tokens=0),
             retry_count=0,
-            notice=OFFLINE_NOTICE,
+            notice=f"{OFFLINE_NOTICE} {shortfall}" if shortfall else OFFLINE_NOTICE,
         )
 
 
@@ -346,54 +272,260 @@ class _Narrator:
             await asyncio.sleep(0)  # let cancellation and other jobs in
 
 
-def _compose(findings: _Findings, feature_type: FeatureType) -> list[Suggestion]:
-    count = _COUNT[findings.priority] if findings.scan.matches else 3
-    values = {"subject": findings.subject, "where": findings.where}
-    values["file"] = findings.primary or f"the code behind the {findings.subject}"
-    suggestions = []
-    for index, idea in enumerate(_IDEAS[feature_type][:count]):
-        rationale = idea.rationale.format_map(values)
-        if index == 0 and findings.note:
-            rationale += f" It also addresses your note: “{_clip(findings.note, 160)}”."
-        suggestions.append(
-            Suggestion(
-                title=idea.title.format_map(values),
-                rationale=rationale,
-                description=idea.description.format_map(values),
-                implementation_considerations=_considerations(findings, idea, values, index),
-            )
+# -- choosing the facts -----------------------------------------------------------------------
+
+
+def _groups(facts: Sequence[Fact]) -> list[_Group]:
+    """One group per kind (the page's own facts first within it), each TODO on its own."""
+    by_kind: dict[FactKind, list[Fact]] = {}
+    groups: list[_Group] = []
+    for fact in sorted(facts, key=lambda fact: not fact.own):  # stable: own first
+        if fact.kind is FactKind.TODO:
+            groups.append(_Group(fact.kind, (fact,)))
+        else:
+            by_kind.setdefault(fact.kind, []).append(fact)
+    groups.extend(_Group(kind, tuple(found)) for kind, found in by_kind.items())
+    return groups
+
+
+def _words(text: str) -> set[str]:
+    return {
+        word[:-1] if len(word) > 3 and word.endswith("s") else word
+        for word in _NOTE_WORD.findall(text.lower())
+        if word not in _IGNORED_NOTE_WORDS and len(word) > 1
+    }
+
+
+def _overlap(group: _Group, note: str | None) -> int:
+    """How many of the note's words speak of this group's facts."""
+    if not note:
+        return 0
+    # what the fact is about, not where it is: a path's words would match every fact alike
+    about = f"{group.kind.value} {_KIND_WORDS[group.kind]} {group.lead.note}"
+    return len(_words(note) & _words(about))
+
+
+def _rank(groups: list[_Group], feature_type: FeatureType, findings: _Findings) -> list[_Group]:
+    """The page's own files first; then the user's note, the feature type and priority."""
+    weights = _WEIGHT[feature_type]
+    priority = findings.priority
+
+    def score(indexed: tuple[int, _Group]) -> tuple[int, int]:
+        index, group = indexed
+        effort, impact = _size(group)
+        value = 100 if group.own else 0
+        value -= 20 if group.lead.minor else 0
+        value += 40 * min(_overlap(group, findings.note), 2)
+        value += 6 * weights[group.kind]
+        # critical: high impact and small effort first; high: impact; low: the type decides
+        value += _PRIORITY_IMPACT[priority] * _IMPACT_RANK[impact]
+        if priority is PriorityLevel.CRITICAL:
+            value += 4 * _EFFORT_RANK[effort]
+        return (-value, index)
+
+    return [group for _, group in sorted(enumerate(groups), key=score)]
+
+
+def _shortfall(count: int) -> str:
+    if count >= 3:
+        return ""
+    if count == 0:
+        return (
+            "Found nothing in the code worth suggesting for this page, so no suggestion is "
+            "made rather than a generic one."
         )
-    return suggestions
+    things = "thing" if count == 1 else "things"
+    return (
+        f"Found only {count} {things} in the code worth suggesting for this page; "
+        "no more are made up."
+    )
 
 
-def _considerations(
-    findings: _Findings, idea: _Idea, values: dict[str, str], index: int
-) -> list[str]:
-    items = [idea.consideration.format_map(values), _anchor(findings), _SCOPE[findings.priority]]
-    if not findings.scan.matches:
-        items.append(
-            f"No file matching “{findings.subject}” was found ({findings.read_summary()}); "
-            "confirm where it lives, or create it, before starting."
+# -- writing a suggestion ---------------------------------------------------------------------
+
+_SIZE: dict[FactKind, tuple[Effort, Impact]] = {
+    FactKind.UNCHECKED_FETCH: (Effort.SMALL, Impact.HIGH),
+    FactKind.UNPAGED_LIST: (Effort.MEDIUM, Impact.HIGH),
+    FactKind.FIXED_GRID: (Effort.SMALL, Impact.MEDIUM),
+    FactKind.TODO: (Effort.MEDIUM, Impact.MEDIUM),
+    FactKind.UNLABELLED_INPUT: (Effort.SMALL, Impact.MEDIUM),
+    FactKind.MISSING_ROUTE_STATE: (Effort.SMALL, Impact.MEDIUM),
+    FactKind.UNTESTED_COMPONENT: (Effort.MEDIUM, Impact.MEDIUM),
+}
+
+
+def _size(group: _Group) -> tuple[Effort, Impact]:
+    effort, impact = _SIZE[group.kind]
+    return effort, Impact.LOW if group.lead.minor else impact
+
+
+@dataclass(frozen=True, slots=True)
+class _Text:
+    title: str
+    rationale: str
+    description: str
+    consideration: str
+
+
+def _where(fact: Fact) -> str:
+    return f"`{fact.symbol}` in {fact.path}" if fact.symbol else fact.path
+
+
+def _first_line(group: _Group) -> str:
+    item = group.lead.evidence[0]
+    return f"{item.path}:{item.start_line}"
+
+
+def _lines(group: _Group) -> str:
+    return ", ".join(f"{item.path}:{item.start_line}" for item in group.evidence())
+
+
+def _fetch_text(group: _Group, subject: str) -> _Text:
+    lead = group.lead
+    more = f" (and {len(group.facts) - 1} more)" if len(group.facts) > 1 else ""
+    return _Text(
+        f"Handle failed requests in {_where(lead)}",
+        f"{lead.detail}{more}: a failed request in the {subject} turns into a broken or "
+        "empty view with no message.",
+        f"Check `response.ok` after the request at {_lines(group)} and show an error state "
+        f"with a retry in the {subject} instead of reading the error body as data.",
+        f"Throw or return an error from {_where(lead)} when the status is not 2xx, and test "
+        "it with a 500 response.",
+    )
+
+
+def _paging_text(group: _Group, subject: str) -> _Text:
+    lead = group.lead
+    return _Text(
+        f"Page the list in {lead.path}",
+        f"{lead.detail}; the {subject} gets slower with every item the data source holds.",
+        f"Load the {subject}'s list a page at a time (a cursor or limit/offset in the request "
+        f"at {_first_line(group)}) and render only the loaded page, with a next-page control "
+        "or infinite scroll.",
+        "Add the paging parameter on the server first, and keep the current order stable "
+        "across pages.",
+    )
+
+
+def _grid_text(group: _Group, subject: str) -> _Text:
+    lead = group.lead
+    return _Text(
+        f"Make the grid in {lead.path} responsive",
+        f"{lead.detail}.",
+        f"Start the {subject}'s grid at one column and add columns at breakpoints (for "
+        f"example `grid-cols-1 sm:grid-cols-2 lg:{lead.note}` instead of `{lead.note}`).",
+        f"Check {lead.path} at 360 px, 768 px and 1280 px wide.",
+    )
+
+
+def _todo_text(group: _Group, subject: str) -> _Text:
+    lead = group.lead
+    item = lead.evidence[0]
+    return _Text(
+        f"Finish the TODO in {lead.path}: {_clip(lead.note, 60)}",
+        f"The code of the {subject} says it is unfinished: {lead.detail}.",
+        f"Do what the comment at {item.path}:{item.start_line} asks (“{_clip(lead.note, 120)}”) "
+        "and remove the comment once it is done.",
+        "Ask who wrote the comment whether it still applies before starting (git blame "
+        f"{item.path} -L {item.start_line},{item.start_line}).",
+    )
+
+
+def _label_text(group: _Group, subject: str) -> _Text:
+    lead = group.lead
+    return _Text(
+        f"Label the form controls in {lead.path}",
+        f"{lead.detail}; screen readers announce them without a name, and a placeholder "
+        "is not a label.",
+        f"Give each control cited ({_lines(group)}) a visible <label htmlFor> matching its "
+        "id, or an aria-label where no visible text fits.",
+        f"Add an accessibility check (e.g. jest-axe or Playwright's axe) for the {subject}.",
+    )
+
+
+def _route_text(group: _Group, subject: str) -> _Text:
+    lead = group.lead
+    folder = lead.path.rsplit("/", 1)[0]
+    files = " and ".join(f"{folder}/{state}.tsx" for state in lead.note.split(" and "))
+    return _Text(
+        f"Add {lead.note} states to the {subject} route",
+        f"{lead.detail[:1].upper()}{lead.detail[1:]}.",
+        f"Add {files}: a skeleton of the {subject}'s layout while it loads, and a message "
+        "with a retry (`reset()`) when it fails.",
+        "Next.js wraps the page in Suspense and an error boundary for these files; no change "
+        f"to {lead.path} is needed.",
+    )
+
+
+def _test_text(group: _Group, subject: str) -> _Text:
+    lead = group.lead
+    names = ", ".join(f"`{fact.symbol}`" for fact in group.facts if fact.symbol)
+    has = "has no test beside it" if len(group.facts) == 1 else "have no test beside them"
+    rule = lead.evidence[-1]
+    said = _clip(lead.note.lstrip("-*+ "), 120)
+    return _Text(
+        f"Add the tests the project's rules require for {names}",
+        f"{rule.path} says “{said}”, and {names} of the {subject} {has}.",
+        f"Write a behavioural test beside each component ({', '.join(group.paths())}) "
+        "covering what a user sees in the main case and one edge case.",
+        f"Follow {rule.path}:{rule.start_line} so that the next change here is reviewed "
+        "against tests.",
+    )
+
+
+_TEXTS: dict[FactKind, Callable[[_Group, str], _Text]] = {
+    FactKind.UNCHECKED_FETCH: _fetch_text,
+    FactKind.UNPAGED_LIST: _paging_text,
+    FactKind.FIXED_GRID: _grid_text,
+    FactKind.TODO: _todo_text,
+    FactKind.UNLABELLED_INPUT: _label_text,
+    FactKind.MISSING_ROUTE_STATE: _route_text,
+    FactKind.UNTESTED_COMPONENT: _test_text,
+}
+
+
+def _suggestion(group: _Group, findings: _Findings, *, first: bool, answers: bool) -> Suggestion:
+    text = _TEXTS[group.kind](group, findings.subject)
+    effort, impact = _size(group)
+    rationale = text.rationale
+    if findings.note and answers:
+        rationale += f" It answers your note: “{_clip(findings.note, 160)}”."
+    considerations = [text.consideration, _anchor(group, findings), _SCOPE[findings.priority]]
+    if not group.own:
+        considerations.append(
+            f"{group.lead.path} is near the {findings.subject}'s files rather than one of them."
         )
-    elif index == 0 and findings.docs.guidance:
-        items.append(f"Follow CLAUDE.md: “{findings.docs.guidance}”")
-    return items[:4]
+    elif first and findings.docs.guidance:
+        considerations.append(f"Follow CLAUDE.md: “{findings.docs.guidance}”")
+    return Suggestion(
+        title=text.title,
+        rationale=rationale,
+        description=text.description,
+        implementation_considerations=considerations,
+        evidence=group.evidence(),
+        effort=effort,
+        impact=impact,
+    )
 
 
-def _anchor(findings: _Findings) -> str:
+def _anchor(group: _Group, findings: _Findings) -> str:
+    lead = group.lead
+    text = f"Start in {lead.path}" + (f" (`{lead.symbol}`)" if lead.symbol else "")
+    others = [path for path in dict.fromkeys(i.path for i in group.evidence()) if path != lead.path]
+    if others:
+        text += "; also see " + ", ".join(others[:2])
+    return text + _conventions(findings) + "."
+
+
+def _conventions(findings: _Findings) -> str:
     stack = " and ".join(findings.docs.stack[:2])
-    fits = f", following {findings.project}'s {stack} conventions" if stack else ""
-    if not findings.scan.matches:
-        return f"Build it as a new, self-contained part of {findings.project}{fits}."
-    best, *related = findings.scan.matches
-    names = ", ".join(f"`{name}`" for name in best.symbols[:3])
-    text = f"Start in {best.path}" + (f" ({names})" if names else "")
-    if related:
-        text += "; also touch " + ", ".join(match.path for match in related[:2])
-    return text + fits + "."
+    return f", following {findings.project}'s {stack} conventions" if stack else ""
 
 
-def _narrative(findings: _Findings, request: PlanRequest, suggestions: list[Suggestion]) -> str:
+# -- what it says -----------------------------------------------------------------------------
+
+
+def _introduction(findings: _Findings, request: PlanRequest, count: int) -> str:
     docs, scan = findings.docs, findings.scan
     lines = []
     if docs.name or docs.stack:
@@ -402,20 +534,28 @@ def _narrative(findings: _Findings, request: PlanRequest, suggestions: list[Sugg
     if docs.summary:
         lines.append(f"The README says: “{docs.summary}”")
     lines.append(_found_line(findings))
-    for match in scan.matches[:3]:
-        if match.symbols:
-            lines.append(f"In {match.path}: {', '.join(match.symbols[:4])}.")
+    facts = findings.facts.facts
+    if scan.matches:
+        own = sum(1 for fact in facts if fact.own)
+        lines.append(
+            f"Read {_count(len(findings.facts.files_read), 'file')} as code: "
+            f"{_count(own, 'fact')} in the page's own files, {len(facts) - own} in files "
+            "near them."
+        )
+    if scan.terms and not scan.matches:
+        lines.append(
+            f"If the {findings.subject} is still to be written, build it as a new, "
+            f"self-contained part of {findings.project}{_conventions(findings)}; "
+            "there is no code of it to draw suggestions from yet."
+        )
     if findings.note:
         lines.append(f"Taking into account: “{_clip(findings.note, 200)}”.")
     lines.append("")
-    lines.append(
-        f"{len(suggestions)} {request.feature_type.value} suggestions at "
-        f"{request.priority_level.value} priority:"
-    )
-    for number, suggestion in enumerate(suggestions, start=1):
-        lines.append(f"{number}. {suggestion.title} — {_first_sentence(suggestion.rationale)}")
-    lines.append("")
-    lines.append(OFFLINE_NOTICE)
+    if count:
+        lines.append(
+            f"{_count(count, request.feature_type.value + ' suggestion')} at "
+            f"{request.priority_level.value} priority, each from what the code shows:"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -434,7 +574,7 @@ def _found_line(findings: _Findings) -> str:
     return f"Found {len(scan.matches)} {noun} {verb} “{subject}”: {paths}."
 
 
-def _context(findings: _Findings) -> str:
+def _context(findings: _Findings, shortfall: str) -> str:
     scan = findings.scan
     parts = [f"Offline engine: {findings.read_summary()}"]
     if scan.terms:
@@ -447,6 +587,11 @@ def _context(findings: _Findings) -> str:
         parts.append("matches: " + "; ".join(described))
     else:
         parts.append(f"no file matching “{findings.subject}”")
+    kinds: dict[str, int] = {}
+    for fact in findings.facts.facts:
+        kinds[fact.kind.value] = kinds.get(fact.kind.value, 0) + 1
+    if kinds:
+        parts.append("facts: " + ", ".join(f"{kind} ({n})" for kind, n in kinds.items()))
     if scan.stopped == "listing time":
         parts.append(f"listing the files stopped at its time limit after {scan.files_scanned:,}")
     elif scan.truncated:
@@ -454,7 +599,8 @@ def _context(findings: _Findings) -> str:
             f"the text of {scan.files_read:,} of the {scan.files_scanned:,} files was read, "
             "those whose paths fit best"
         )
-    return ". ".join(parts) + "."
+    text = ". ".join(parts) + "."
+    return f"{text} {shortfall}" if shortfall else text
 
 
 def _searched(scan: ScanResult) -> str:
@@ -467,9 +613,8 @@ def _searched(scan: ScanResult) -> str:
     )
 
 
-def _first_sentence(text: str) -> str:
-    head, dot, _ = text.partition(". ")
-    return head + "." if dot else text
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _clip(text: str, limit: int) -> str:

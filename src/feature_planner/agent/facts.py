@@ -1,0 +1,1005 @@
+"""Facts about a page's code, read from syntax trees, each with the lines that show it.
+
+The offline engine builds its suggestions from these (``providers/offline.py``); nothing
+here guesses: a fact is something the code shows, and its evidence is the lines that show
+it (path, 1-based lines, a verbatim quote), so that ``agent.evidence.verify`` confirms it.
+
+Code is parsed with tree-sitter (the TSX grammar for .tsx/.jsx/.js, the TypeScript one for
+.ts, Python's for .py; for .vue and .svelte files, their ``<script>`` block), never matched
+with regular expressions over the text. Regular expressions only split what the trees give
+(the words of a ``className`` string, the words of a comment) and read the project's prose
+rules (CLAUDE.md, CONTRIBUTING).
+
+The kinds of fact (``FactKind``):
+
+- ``unchecked-fetch``: a ``fetch(...)`` (or ``requests``/``httpx`` call) whose response's
+  ``ok``/``status`` is never looked at in the function that makes it (a response returned to
+  the caller or handed to another function is not claimed);
+- ``unpaged-list``: a list loaded with no page/limit/cursor/offset in its URL or arguments,
+  whose result reaches a JSX ``.map`` (through variables, a ``useState`` setter, or a loader
+  function in this file or another); in Python, a query that loads every row
+  (``.objects.all()``, ``.query(...).all()``) returned or looped over, in a function that
+  neither slices nor paginates;
+- ``fixed-grid``: ``grid-cols-N`` / ``gridTemplateColumns`` in a file with no responsive
+  variant (``sm:``, ``md:``…) and no media query;
+- ``todo``: a ``TODO``/``FIXME`` comment;
+- ``unlabelled-input``: an ``<input>``/``<select>``/``<textarea>`` with no ``aria-label``,
+  ``aria-labelledby``, ``title``, no ``<label htmlFor>`` naming its ``id`` and no enclosing
+  ``<label>`` (an element with spread props is not claimed);
+- ``missing-route-state``: a Next.js ``app/**/page.*`` with no ``loading`` or no ``error``
+  file beside it or in a parent segment;
+- ``untested-component``: CLAUDE.md or CONTRIBUTING asks for a test for every component,
+  and a component of the page has no test file beside it (``X.test.tsx``, ``X.spec.tsx``,
+  ``__tests__/X.test.tsx``).
+
+Blocking file I/O through the ``Sandbox``: call ``find_facts`` from a worker thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import posixpath
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+
+import tree_sitter_python
+import tree_sitter_typescript
+from tree_sitter import Language, Node, Parser
+
+from ..models import Evidence
+from .sandbox import Sandbox, SandboxError
+
+__all__ = ["Fact", "FactKind", "FactReport", "find_facts", "language_of"]
+
+MAX_FILE_BYTES = 256 * 1024
+MAX_NEARBY = 30  # files read around the page's route folder
+MAX_NEARBY_ENTRIES = 5_000  # directory entries looked at to find them
+MAX_QUOTE = 160
+RULE_DOCS = ("CLAUDE.md", "CONTRIBUTING.md", "CONTRIBUTING", "docs/CONTRIBUTING.md")
+_CODE_SUFFIXES = (
+    ".tsx", ".jsx", ".ts", ".js", ".mjs", ".cjs", ".mts", ".cts", ".vue", ".svelte", ".py"
+)  # fmt: skip
+
+
+class FactKind(StrEnum):
+    UNCHECKED_FETCH = "unchecked-fetch"
+    UNPAGED_LIST = "unpaged-list"
+    FIXED_GRID = "fixed-grid"
+    TODO = "todo"
+    UNLABELLED_INPUT = "unlabelled-input"
+    MISSING_ROUTE_STATE = "missing-route-state"
+    UNTESTED_COMPONENT = "untested-component"
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    kind: FactKind
+    path: str  # the file the fact is about
+    symbol: str | None  # the function or component it is in, when it has a name
+    detail: str  # what the code shows, one sentence, naming the file and symbol
+    evidence: tuple[Evidence, ...]  # 1 to 5 items, the first in ``path``
+    own: bool = True  # in the page's own files (else a nearby file)
+    note: str = ""  # kind-specific: a TODO's text, the missing companions, the rule
+    minor: bool = False  # true today but of little weight (a route that loads no data yet)
+
+
+@dataclass(slots=True)
+class FactReport:
+    facts: list[Fact] = field(default_factory=list)
+    files_read: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+# -- parsing ----------------------------------------------------------------------------------
+
+
+@cache
+def _language(name: str) -> Language:
+    if name == "python":
+        return Language(tree_sitter_python.language())
+    if name == "typescript":
+        return Language(tree_sitter_typescript.language_typescript())
+    return Language(tree_sitter_typescript.language_tsx())
+
+
+def _parser(name: str) -> Parser:
+    """A new parser each time (cheap): one parser must not serve two threads at once, and
+    runs of several jobs call ``find_facts`` from worker threads of their own."""
+    return Parser(_language(name))
+
+
+def language_of(path: str) -> str | None:
+    """The grammar for ``path``: ``tsx``, ``typescript``, ``python``, ``vue`` (its script
+    block), or None when it is not code this module reads."""
+    suffix = posixpath.splitext(path)[1].lower()
+    if suffix in (".tsx", ".jsx", ".js", ".mjs", ".cjs"):
+        return "tsx"
+    if suffix in (".ts", ".mts", ".cts"):
+        return "typescript"
+    if suffix == ".py":
+        return "python"
+    if suffix in (".vue", ".svelte"):
+        return "vue"
+    return None
+
+
+_SCRIPT_OPEN = re.compile(r"<script\b([^>]*)>", re.IGNORECASE)
+_SCRIPT_CLOSE = re.compile(r"</script\s*>", re.IGNORECASE)
+
+
+def _script_blocks(text: str) -> Iterator[tuple[str, int, str]]:
+    """(language, first row, source) of each ``<script>`` block of a .vue/.svelte file."""
+    for opened in _SCRIPT_OPEN.finditer(text):
+        closed = _SCRIPT_CLOSE.search(text, opened.end())
+        if closed is None:
+            return
+        attributes = opened.group(1)
+        language = "typescript" if re.search(r"lang=[\"']ts[\"']", attributes) else "tsx"
+        yield language, text.count("\n", 0, opened.end()), text[opened.end() : closed.start()]
+
+
+class _Source:
+    """One parsed file (or script block): its tree, its lines, and its nodes by type."""
+
+    def __init__(self, rel: str, lines: list[str], language: str, code: str, row0: int) -> None:
+        self.rel = rel
+        self.lines = lines  # the whole file's lines, for quotes
+        self.language = language
+        self.row0 = row0  # the row of ``code``'s first line in the file
+        self.tree = _parser(language).parse(code.encode("utf-8", errors="replace"))
+        self.by_type: dict[str, list[Node]] = {}
+        stack = [self.tree.root_node]
+        while stack:
+            node = stack.pop()
+            self.by_type.setdefault(node.type, []).append(node)
+            stack.extend(reversed(node.children))
+
+    def nodes(self, *types: str) -> list[Node]:
+        found = [node for kind in types for node in self.by_type.get(kind, ())]
+        return sorted(found, key=lambda node: node.start_byte) if len(types) > 1 else found
+
+    def line(self, node: Node) -> int:
+        """The 1-based line of the file where ``node`` starts."""
+        return node.start_point.row + self.row0 + 1
+
+    def evidence(self, node: Node, *, line: int | None = None) -> Evidence | None:
+        """The line where ``node`` starts (or ``line``), quoted (at most ``MAX_QUOTE``)."""
+        number = line or self.line(node)
+        if not 1 <= number <= len(self.lines):
+            return None
+        quote = " ".join(self.lines[number - 1].split())[:MAX_QUOTE].strip()
+        if not quote:
+            return None
+        return Evidence(path=self.rel, start_line=number, end_line=number, quote=quote)
+
+
+def _text(node: Node | None) -> str:
+    if node is None or node.text is None:
+        return ""
+    return node.text.decode("utf-8", errors="replace")
+
+
+def _ancestors(node: Node) -> Iterator[Node]:
+    parent = node.parent
+    while parent is not None:
+        yield parent
+        parent = parent.parent
+
+
+def _descendants(node: Node) -> Iterator[Node]:
+    stack = list(node.children)
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(current.children)
+
+
+_JS_FUNCTIONS = frozenset(
+    {"function_declaration", "function_expression", "arrow_function", "method_definition",
+     "generator_function_declaration", "function"}
+)  # fmt: skip
+_PY_FUNCTIONS = frozenset({"function_definition"})
+
+
+def _function_of(node: Node, kinds: frozenset[str]) -> Node | None:
+    return next((up for up in _ancestors(node) if up.type in kinds), None)
+
+
+def _name_of(function: Node | None) -> str | None:
+    """The name of a function: declared, or the variable or property it is assigned to."""
+    while function is not None:
+        name = function.child_by_field_name("name")
+        if name is not None:
+            return _text(name)
+        parent = function.parent
+        if parent is not None and parent.type == "variable_declarator":
+            return _text(parent.child_by_field_name("name"))
+        function = _function_of(function, _JS_FUNCTIONS | _PY_FUNCTIONS)
+    return None
+
+
+# -- the facts of one file --------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _FileFacts:
+    facts: list[Fact] = field(default_factory=list)
+    loaders: dict[str, Evidence] = field(default_factory=dict)  # function -> unpaged call
+    renders: list[tuple[str, Evidence]] = field(default_factory=list)  # callee, .map line
+    components: list[tuple[str, Evidence]] = field(default_factory=list)  # exported
+    loads_data: bool = False  # awaits something, or calls fetch / a data hook
+
+
+_FETCH_NAMES = frozenset({"fetch", "window.fetch", "globalThis.fetch", "self.fetch"})
+_LIST_CALLS = frozenset(
+    {"fetch", "window.fetch", "axios", "axios.get", "$fetch", "useFetch", "useSWR", "ky.get",
+     "ofetch", "api.get", "http.get", "client.get"}
+)  # fmt: skip
+_DB_LIST_METHODS = frozenset({"findMany", "findAll"})
+_PAGING = re.compile(
+    r"page|limit|cursor|offset|per_?page|pagesize|\btake\b|\bskip\b|\bfirst\b|\bafter\b|"
+    r"\brange\b|\btop\b",
+    re.IGNORECASE,
+)
+_PAGING_METHODS = frozenset({"limit", "range", "paginate", "take", "slice", "skip", "offset"})
+_CHECKS = frozenset({"ok", "status", "statusText", "status_code", "raise_for_status"})
+_CHECKS |= {"is_success", "is_error"}
+_TODO = re.compile(r"\b(TODO|FIXME)\b[:\s-]*(.*)")
+_GRID = re.compile(r"^grid-cols-(\d+)$")
+_RESPONSIVE = re.compile(r"^(sm|md|lg|xl|2xl|max-\w+|min-\[[^\]]*\]|@\w+):")
+_FREE_GRID = re.compile(r"auto-fit|auto-fill|minmax", re.IGNORECASE)
+_NO_LABEL_TYPES = frozenset({"hidden", "submit", "button", "reset", "image"})
+_LABELLING = frozenset({"aria-label", "aria-labelledby", "title"})
+
+
+def _js_facts(src: _Source, out: _FileFacts) -> None:
+    out.loads_data = (
+        out.loads_data
+        or bool(src.nodes("await_expression"))
+        or any(
+            _call_name(call) in _LIST_CALLS or _call_name(call) in ("useQuery", "use")
+            for call in src.nodes("call_expression")
+        )
+    )
+    _js_fetches(src, out)
+    _js_lists(src, out)
+    _grid(src, out)
+    _todos(src, out)
+    _inputs(src, out)
+    _components(src, out)
+
+
+def _unwrap_await(node: Node) -> Node:
+    return (
+        node.parent if node.parent is not None and node.parent.type == "await_expression" else node
+    )
+
+
+def _chain(call: Node) -> tuple[Node, list[str]]:
+    """The outermost call of a promise chain on ``call`` (``fetch(u).then(f).catch(g)``),
+    and the methods chained."""
+    methods: list[str] = []
+    current = call
+    while True:
+        member = current.parent
+        outer = member.parent if member is not None else None
+        if member is None or member.type != "member_expression" or outer is None:
+            return current, methods
+        if outer.type != "call_expression" or member.child_by_field_name("object") != current:
+            return current, methods
+        methods.append(_text(member.child_by_field_name("property")))
+        current = outer
+
+
+def _handed_on(call: Node) -> bool:
+    """The response leaves the function: returned or passed on, without a ``.then`` that
+    consumes it here (the caller may check it)."""
+    outer, methods = _chain(call)
+    if "then" in methods:
+        return False
+    outer = _unwrap_await(outer)
+    parent = outer.parent
+    if parent is None:
+        return False
+    if parent.type in ("return_statement", "arguments", "return"):
+        return True
+    return parent.type == "arrow_function" and parent.child_by_field_name("body") == outer
+
+
+def _bound_name(call: Node) -> str | None:
+    """The variable the (awaited) call's result is stored in."""
+    parent = _unwrap_await(call).parent
+    if parent is not None and parent.type in ("variable_declarator", "assignment"):
+        name = parent.child_by_field_name("name") or parent.child_by_field_name("left")
+        if name is not None and name.type == "identifier":
+            return _text(name)
+    return None
+
+
+def _js_fetches(src: _Source, out: _FileFacts) -> None:
+    for call in src.nodes("call_expression"):
+        if _text(call.child_by_field_name("function")) not in _FETCH_NAMES:
+            continue
+        if _handed_on(call):
+            continue  # the caller may check it: not claimed
+        function = _function_of(call, _JS_FUNCTIONS)
+        scope = function if function is not None else src.tree.root_node
+        if _checks_status(scope, _bound_name(call)):
+            continue
+        item = src.evidence(call)
+        if item is None:
+            continue
+        symbol = _name_of(function)
+        where = f"`{symbol}` in {src.rel}" if symbol else src.rel
+        out.facts.append(
+            Fact(
+                FactKind.UNCHECKED_FETCH,
+                src.rel,
+                symbol,
+                f"{where} calls fetch() and never checks the response's ok or status, so a "
+                "404 or 500 is read as if it were data",
+                (item,),
+            )
+        )
+
+
+def _checks_status(scope: Node, response: str | None) -> bool:
+    for node in _descendants(scope):
+        if node.type in ("member_expression", "attribute"):
+            field_node = node.child_by_field_name("property") or node.child_by_field_name(
+                "attribute"
+            )
+            if _text(field_node) in _CHECKS:
+                return True
+        elif node.type == "shorthand_property_identifier_pattern" and _text(node) in _CHECKS:
+            return True
+        elif (
+            response
+            and node.type == "arguments"
+            and any(_text(arg) == response for arg in node.named_children)
+        ):
+            return True  # handed to a helper, which may check it
+    return False
+
+
+def _call_name(call: Node) -> str:
+    function = call.child_by_field_name("function")
+    return _text(function) if function is not None else ""
+
+
+def _method(call: Node) -> str:
+    function = call.child_by_field_name("function")
+    if function is not None and function.type == "member_expression":
+        return _text(function.child_by_field_name("property"))
+    return ""
+
+
+def _unpaged(call: Node) -> bool:
+    """A list-loading call with no paging in its URL, its arguments, or its chain."""
+    name, method = _call_name(call), _method(call)
+    arguments = call.child_by_field_name("arguments")
+    args = arguments.named_children if arguments is not None else []
+    if name in _LIST_CALLS:
+        if not args or args[0].type not in ("string", "template_string"):
+            return False  # a URL built elsewhere: cannot tell
+    elif method not in _DB_LIST_METHODS:
+        return False
+    if any(_PAGING.search(_text(arg)) for arg in args):
+        return False
+    for up in _ancestors(call):  # .limit(10), .range(0, 9) chained on the result
+        if up.type == "call_expression" and _method(up) in _PAGING_METHODS:
+            return False
+        if up.type in ("expression_statement", "lexical_declaration", "return_statement"):
+            break
+    return True
+
+
+def _js_lists(src: _Source, out: _FileFacts) -> None:
+    """An unpaged call whose result reaches a JSX ``.map``: through variables
+    (``res`` -> ``res.json()`` -> ``items``), a ``useState`` setter used where the call is
+    made, or a loader function (this file's, or another's: ``out.renders``)."""
+    unpaged = [call for call in src.nodes("call_expression") if _unpaged(call)]
+    for call in unpaged:
+        symbol = _name_of(_function_of(call, _JS_FUNCTIONS))
+        item = src.evidence(call)
+        if symbol and item is not None:
+            out.loaders.setdefault(symbol, item)
+    values: dict[str, Node] = {}  # variable -> the call whose (awaited) result it holds
+    setters: dict[str, str] = {}  # useState setter -> its state variable
+    for declarator in src.nodes("variable_declarator"):
+        name = declarator.child_by_field_name("name")
+        value = declarator.child_by_field_name("value")
+        if value is not None and value.type == "await_expression" and value.named_children:
+            value = value.named_children[0]
+        if name is None or value is None or value.type != "call_expression":
+            continue
+        if name.type == "identifier":
+            values[_text(name)] = value
+        elif name.type == "array_pattern" and _call_name(value).endswith("useState"):
+            pair = [n for n in name.named_children if n.type == "identifier"]
+            if len(pair) == 2:
+                setters[_text(pair[1])] = _text(pair[0])
+    filled: dict[str, Node] = {}  # state variable -> the unpaged call that sets it
+    for call in unpaged:
+        scope = _function_of(call, _JS_FUNCTIONS) or src.tree.root_node
+        for node in _descendants(scope):
+            if node.type == "identifier" and _text(node) in setters:
+                filled.setdefault(setters[_text(node)], call)
+
+    def origin(name: str, depth: int = 0) -> tuple[Node | None, str]:
+        """The unpaged call of this file the variable comes from, or the function called."""
+        if name in filled:
+            return filled[name], ""
+        value = values.get(name)
+        if value is None or depth > 5:
+            return None, ""
+        if any(value == call for call in unpaged):
+            return value, ""
+        function = value.child_by_field_name("function")
+        if function is not None and function.type == "member_expression":
+            return origin(_text(_root_object(function)), depth + 1)
+        return None, _call_name(value)
+
+    for call in src.nodes("call_expression"):
+        if _method(call) != "map" or not _renders_jsx(call):
+            continue
+        item = src.evidence(call)
+        receiver = call.child_by_field_name("function")
+        if item is None or receiver is None:
+            continue
+        source, loader = origin(_text(_root_object(receiver)))
+        loaded = src.evidence(source) if source is not None else out.loaders.get(loader)
+        if loaded is None:
+            if loader:
+                out.renders.append((loader, item))
+            continue
+        if any(fact.kind is FactKind.UNPAGED_LIST for fact in out.facts):
+            continue
+        out.facts.append(
+            Fact(
+                FactKind.UNPAGED_LIST,
+                src.rel,
+                loader or None,
+                f"{src.rel} loads a list with no page, limit or cursor (line "
+                f"{loaded.start_line}) and renders every item with .map (line {item.start_line})",
+                (loaded, item) if loaded != item else (item,),
+            )
+        )
+
+
+def _root_object(node: Node) -> Node:
+    """``a`` of ``a.b.c`` (of the object of a member expression)."""
+    current = node.child_by_field_name("object") if node.type == "member_expression" else node
+    while current is not None and current.type == "member_expression":
+        current = current.child_by_field_name("object")
+    return current if current is not None else node
+
+
+def _renders_jsx(call: Node) -> bool:
+    arguments = call.child_by_field_name("arguments")
+    if arguments is None:
+        return False
+    return any(
+        node.type in ("jsx_element", "jsx_self_closing_element")
+        for arg in arguments.named_children
+        for node in _descendants(arg)
+    )
+
+
+def _grid(src: _Source, out: _FileFacts) -> None:
+    fixed: list[tuple[Node, str]] = []
+    responsive = False
+    for fragment in src.nodes("string_fragment"):
+        text = _text(fragment)
+        if "@media" in text:
+            responsive = True
+        for token in text.split():
+            if _RESPONSIVE.match(token):
+                responsive = True
+            elif _GRID.match(token):
+                fixed.append((fragment, token))
+    for name in src.nodes("identifier"):
+        if _text(name) in ("useMediaQuery", "matchMedia", "useBreakpointValue"):
+            responsive = True
+    for pair in src.nodes("pair"):
+        if _text(pair.child_by_field_name("key")).strip("'\"") == "gridTemplateColumns":
+            value = _text(pair.child_by_field_name("value"))
+            if not _FREE_GRID.search(value):
+                fixed.append((pair, "gridTemplateColumns: " + value))
+    if responsive or not fixed:
+        return
+    items = [item for node, _ in fixed[:3] if (item := src.evidence(node)) is not None]
+    if items:
+        shown = fixed[0][1]
+        out.facts.append(
+            Fact(
+                FactKind.FIXED_GRID,
+                src.rel,
+                None,
+                f"{src.rel} lays items out in a fixed grid ({shown}) with no sm:/md:/lg: "
+                "variant or media query, so the columns stay the same on a phone",
+                tuple(items),
+                note=shown,
+            )
+        )
+
+
+def _todos(src: _Source, out: _FileFacts) -> None:
+    for comment in src.nodes("comment"):
+        for offset, line in enumerate(_text(comment).split("\n")):
+            found = _TODO.search(line)
+            if not found:
+                continue
+            item = src.evidence(comment, line=src.line(comment) + offset)
+            if item is None:
+                continue
+            said = found.group(2).strip().rstrip("*/").strip() or "(no text)"
+            out.facts.append(
+                Fact(
+                    FactKind.TODO,
+                    src.rel,
+                    None,
+                    f"{src.rel} line {item.start_line} has a {found.group(1)}: {said}",
+                    (item,),
+                    note=said,
+                )
+            )
+
+
+def _attributes(element: Node) -> dict[str, str] | None:
+    """Attribute names -> their value's text; None when props are spread (unknowable)."""
+    found: dict[str, str] = {}
+    for child in element.named_children:
+        if child.type == "jsx_expression":
+            return None
+        if child.type == "jsx_attribute" and child.named_children:
+            name = _text(child.named_children[0])
+            value = child.named_children[1] if len(child.named_children) > 1 else None
+            found[name] = _text(value).strip("'\"{}")
+    return found
+
+
+def _tag(element: Node) -> str:
+    return _text(element.child_by_field_name("name"))
+
+
+def _inputs(src: _Source, out: _FileFacts) -> None:
+    elements = src.nodes("jsx_opening_element", "jsx_self_closing_element")
+    label_for: set[str] = set()
+    for element in elements:
+        if _tag(element) == "label":
+            named = _attributes(element) or {}
+            label_for.update(v for k, v in named.items() if k in ("htmlFor", "for"))
+    items: list[Evidence] = []
+    tags: list[str] = []
+    for element in elements:
+        tag = _tag(element)
+        if tag not in ("input", "select", "textarea"):
+            continue
+        attributes = _attributes(element)
+        if attributes is None or attributes.get("type", "") in _NO_LABEL_TYPES:
+            continue
+        if _LABELLING & attributes.keys() or attributes.get("id") in label_for:
+            continue
+        if any(
+            up.type == "jsx_element" and _tag(up.named_children[0]) == "label"
+            for up in _ancestors(element)
+            if up.named_children
+        ):
+            continue
+        item = src.evidence(element)
+        if item is not None and item not in items:
+            items.append(item)
+            tags.append(f"<{tag}>")
+    if items:
+        listed = ", ".join(dict.fromkeys(tags))
+        out.facts.append(
+            Fact(
+                FactKind.UNLABELLED_INPUT,
+                src.rel,
+                None,
+                f"{src.rel} has {len(items)} form control(s) ({listed}) with no label: no "
+                "aria-label, no <label htmlFor> for its id, and no enclosing <label>",
+                tuple(items[:5]),
+                note=listed,
+            )
+        )
+
+
+def _components(src: _Source, out: _FileFacts) -> None:
+    for statement in src.nodes("export_statement"):
+        declaration = statement.child_by_field_name("declaration")
+        names: list[Node] = []
+        if declaration is not None and declaration.type == "function_declaration":
+            names = [n for n in [declaration.child_by_field_name("name")] if n is not None]
+        elif declaration is not None and declaration.type == "lexical_declaration":
+            names = [
+                n
+                for d in declaration.named_children
+                if (n := d.child_by_field_name("name")) is not None
+            ]
+        elif declaration is None:
+            value = statement.child_by_field_name("value")
+            if value is not None and value.type in ("function_expression", "function"):
+                names = [n for n in [value.child_by_field_name("name")] if n is not None]
+            elif value is not None and value.type == "identifier":  # export default Page
+                names = [value]
+        for name in names:
+            text = _text(name)
+            item = src.evidence(statement)
+            if text[:1].isupper() and item is not None:
+                out.components.append((text, item))
+
+
+def _py_facts(src: _Source, out: _FileFacts) -> None:
+    _todos(src, out)
+    _py_lists(src, out)
+    for call in src.nodes("call"):
+        name = _text(call.child_by_field_name("function"))
+        module, _, verb = name.partition(".")
+        if module not in ("requests", "httpx") or verb not in ("get", "post", "put", "patch"):
+            continue
+        parent = call.parent
+        if parent is not None and parent.type in ("return_statement", "argument_list"):
+            continue
+        function = _function_of(call, _PY_FUNCTIONS)
+        scope = function if function is not None else src.tree.root_node
+        bound = None
+        if parent is not None and parent.type == "assignment":
+            bound = _text(parent.child_by_field_name("left"))
+        if _py_checks(scope, bound):
+            continue
+        item = src.evidence(call)
+        if item is None:
+            continue
+        symbol = _name_of(function)
+        where = f"`{symbol}` in {src.rel}" if symbol else src.rel
+        out.facts.append(
+            Fact(
+                FactKind.UNCHECKED_FETCH,
+                src.rel,
+                symbol,
+                f"{where} calls {name}() and never checks the response's status "
+                "(status_code, ok or raise_for_status)",
+                (item,),
+            )
+        )
+
+
+def _py_lists(src: _Source, out: _FileFacts) -> None:
+    """A query that loads every row (``X.objects.all()``, ``session.query(X).all()``,
+    ``session.scalars(select(X)).all()``, ``X.objects.filter(...)``) in a function that
+    neither slices nor paginates it, and returns it or loops over it."""
+    for call in src.nodes("call"):
+        function = call.child_by_field_name("function")
+        if function is None or function.type != "attribute":
+            continue
+        method = _text(function.child_by_field_name("attribute"))
+        chain = _text(function.child_by_field_name("object"))
+        if not (
+            (method == "all" and any(k in chain for k in (".objects", ".query(", "scalars(")))
+            or (method == "filter" and chain.endswith(".objects"))
+        ):
+            continue
+        if any(word in chain for word in (".limit(", ".offset(", ".paginate(", ".slice(")):
+            continue
+        scope = _function_of(call, _PY_FUNCTIONS)
+        if scope is None or _py_pages(scope):
+            continue
+        parent = call.parent
+        name = None
+        if parent is not None and parent.type == "assignment":
+            name = _text(parent.child_by_field_name("left"))
+        used = _py_use(scope, call, name)
+        item = src.evidence(call)
+        if used is None or item is None:
+            continue
+        use = src.evidence(used)
+        symbol = _name_of(scope)
+        out.facts.append(
+            Fact(
+                FactKind.UNPAGED_LIST,
+                src.rel,
+                symbol,
+                f"`{symbol}` in {src.rel} loads every row ({_text(call)[:60]}) with no limit, "
+                "slice or paginator, and hands all of them on",
+                (item, use) if use is not None and use != item else (item,),
+            )
+        )
+
+
+def _py_pages(scope: Node) -> bool:
+    """The function slices something, or names a page, limit, offset or cursor."""
+    for node in _descendants(scope):
+        if node.type == "slice":
+            return True
+        if node.type == "identifier" and _PAGING.search(_text(node)):
+            return True
+    return False
+
+
+def _py_use(scope: Node, call: Node, name: str | None) -> Node | None:
+    """Where the rows leave the function: returned, looped over, or passed to a call."""
+    if call.parent is not None and call.parent.type in ("return_statement", "for_statement"):
+        return call.parent
+    if not name:
+        return None
+    for node in _descendants(scope):
+        if node.type == "return_statement" and any(
+            part.type == "identifier" and _text(part) == name for part in _descendants(node)
+        ):
+            return node
+        if node.type == "for_statement" and _text(node.child_by_field_name("right")) == name:
+            return node
+    return None
+
+
+def _py_checks(scope: Node, response: str | None) -> bool:
+    for node in _descendants(scope):
+        if node.type == "attribute" and _text(node.child_by_field_name("attribute")) in _CHECKS:
+            return True
+        if (
+            response
+            and node.type == "argument_list"
+            and any(_text(arg) == response for arg in node.named_children)
+        ):
+            return True
+    return False
+
+
+def _analyse(rel: str, text: str) -> _FileFacts:
+    out = _FileFacts()
+    language = language_of(rel)
+    lines = text.split("\n")
+    if language == "vue":
+        for script_language, row0, code in _script_blocks(text):
+            _js_facts(_Source(rel, lines, script_language, code, row0), out)
+    elif language == "python":
+        _py_facts(_Source(rel, lines, "python", text, 0), out)
+    elif language is not None:
+        _js_facts(_Source(rel, lines, language, text, 0), out)
+    return out
+
+
+# -- across the page's files ------------------------------------------------------------------
+
+_ROUTE_PAGE = re.compile(r"(?:^|/)app/(?:.*/)?page\.(?:tsx|jsx|ts|js|mdx)$")
+_NEXT_SPECIAL = frozenset({"page", "layout", "loading", "error", "route", "template",
+                           "not-found", "default", "global-error"})  # fmt: skip
+_RULE_WORDS = re.compile(r"\b(every|each|all|must|should|need|needs|require[sd]?|always)\b")
+
+
+def find_facts(root: Path | str, own: Sequence[str], *, nearby: bool = True) -> FactReport:
+    """The facts of the page's files ``own`` (relative paths, best first), then of the files
+    near its route folder (when ``nearby``). Blocking I/O."""
+    started = time.perf_counter()
+    sandbox = Sandbox(root)
+    report = FactReport()
+    per_file: dict[str, _FileFacts] = {}
+    own_paths = [rel for rel in dict.fromkeys(own) if language_of(rel)]
+    near = _nearby(sandbox, own_paths) if nearby else []
+    for rel in [*own_paths, *near]:
+        text = _read(sandbox, rel)
+        if text is None:
+            continue
+        report.files_read.append(rel)
+        per_file[rel] = _analyse(rel, text)
+    own_set = set(own_paths)
+    for rel, found in per_file.items():
+        for fact in found.facts:
+            report.facts.append(_placed(fact, rel in own_set))
+    _cross_file_lists(per_file, own_set, report)
+    for rel in per_file:
+        state = _route_states(sandbox, rel, per_file)
+        if state is not None:
+            report.facts.append(_placed(state, rel in own_set))
+    report.facts.extend(_rule_breaks(sandbox, per_file, own_set))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _placed(fact: Fact, own: bool) -> Fact:
+    return fact if fact.own == own else dataclasses.replace(fact, own=own)
+
+
+def _read(sandbox: Sandbox, rel: str) -> str | None:
+    try:
+        location = sandbox.resolve(rel)
+        if location.is_dir:
+            return None
+        return sandbox.read_text(location, MAX_FILE_BYTES)
+    except (OSError, SandboxError):
+        return None
+
+
+def _exists(sandbox: Sandbox, rel: str) -> bool:
+    try:
+        return os.path.isfile(os.path.join(sandbox.root, rel)) and sandbox.admit(rel) is not None
+    except (OSError, SandboxError):
+        return False
+
+
+def _nearby(sandbox: Sandbox, own: Sequence[str]) -> list[str]:
+    """Code files in the route folders of the page's files and their private subfolders
+    (``_components``…), never another route's folder; not already ``own``."""
+    folders = [posixpath.dirname(rel) for rel in own if _is_route_file(rel)]
+    found: list[str] = []
+    taken = set(own)
+    entries = 0
+    for folder in dict.fromkeys(folders):
+        base = os.path.join(sandbox.root, folder)
+        for current, dirs, files in os.walk(base):
+            entries += len(dirs) + len(files)
+            if entries > MAX_NEARBY_ENTRIES:
+                return found  # a huge folder: what was found so far
+            here = posixpath.relpath(current, sandbox.root).replace(os.sep, "/")
+            here = "" if here == "." else here
+            dirs[:] = sorted(
+                d
+                for d in dirs
+                if not d.startswith((".", "node_modules"))
+                and not _holds_route(os.path.join(current, d), posixpath.join(here, d))
+            )
+            for name in sorted(files):
+                rel = posixpath.join(here, name)
+                if rel in taken or not name.endswith(_CODE_SUFFIXES) or _is_test(rel):
+                    continue
+                if sandbox.admit(rel) is None:
+                    continue
+                taken.add(rel)
+                found.append(rel)
+                if len(found) >= MAX_NEARBY:
+                    return found
+    return found
+
+
+def _holds_route(path: str, rel: str) -> bool:
+    """The folder is a route of its own (another page), or cannot be listed."""
+    try:
+        return any(_is_route_file(posixpath.join(rel, name)) for name in os.listdir(path))
+    except OSError:
+        return True
+
+
+def _is_route_file(rel: str) -> bool:
+    stem = posixpath.splitext(posixpath.basename(rel))[0]
+    if _ROUTE_PAGE.search(rel) or stem == "+page" or posixpath.basename(rel) == "views.py":
+        return True
+    return stem == "index" and "/pages/" in f"/{rel}"
+
+
+def _is_test(rel: str) -> bool:
+    name = posixpath.basename(rel)
+    return ".test." in name or ".spec." in name or "__tests__" in rel or name.startswith("test_")
+
+
+def _cross_file_lists(per_file: dict[str, _FileFacts], own: set[str], report: FactReport) -> None:
+    """A list rendered in one file from a loader function in another that does not page."""
+    loaders = {
+        name: item
+        for rel, found in per_file.items()
+        for name, item in found.loaders.items()
+        if not any(f.kind is FactKind.UNPAGED_LIST for f in found.facts)
+    }
+    for rel, found in per_file.items():
+        for callee, render in found.renders:
+            base = callee.rsplit(".", 1)[-1]
+            loader = loaders.get(base)
+            if loader is None or loader.path == rel:
+                continue
+            report.facts.append(
+                Fact(
+                    FactKind.UNPAGED_LIST,
+                    rel,
+                    base,
+                    f"{rel} renders every item that `{base}` ({loader.path}) loads, and "
+                    "that call has no page, limit or cursor",
+                    (render, loader),
+                    own=rel in own,
+                )
+            )
+            break
+
+
+def _route_states(sandbox: Sandbox, rel: str, per_file: dict[str, _FileFacts]) -> Fact | None:
+    if not _ROUTE_PAGE.search(rel):
+        return None
+    folder = posixpath.dirname(rel)
+    missing = []
+    for state in ("loading", "error"):
+        present = False
+        here = folder
+        while True:
+            if any(_exists(sandbox, f"{here}/{state}.{ext}") for ext in ("tsx", "jsx", "js", "ts")):
+                present = True
+                break
+            if posixpath.basename(here) == "app" or not here:
+                break
+            here = posixpath.dirname(here)
+        if not present:
+            missing.append(state)
+    if not missing:
+        return None
+    exported = next(
+        (item for name, item in per_file[rel].components if "default" in item.quote), None
+    )
+    if exported is None:
+        exported = next((item for _, item in per_file[rel].components), None)
+    if exported is None:
+        return None
+    files = " or ".join(f"{state}.tsx" for state in missing)
+    effects = []
+    if "loading" in missing:
+        effects.append("a visitor gets no feedback while it renders")
+    if "error" in missing:
+        effects.append("a failure shows Next.js's generic error page")
+    loads = per_file[rel].loads_data
+    return Fact(
+        FactKind.MISSING_ROUTE_STATE,
+        rel,
+        None,
+        f"the route {rel} has no {files} beside it or in a parent segment, so "
+        + " and ".join(effects)
+        + ("" if loads else " (it loads no data yet, so this matters once it does)"),
+        (exported,),
+        note=" and ".join(missing),
+        minor=not loads,
+    )
+
+
+def _rule_breaks(sandbox: Sandbox, per_file: dict[str, _FileFacts], own: set[str]) -> list[Fact]:
+    rule = _test_rule(sandbox)
+    if rule is None:
+        return []
+    facts: list[Fact] = []
+    for rel, found in per_file.items():
+        stem, suffix = posixpath.splitext(posixpath.basename(rel))
+        if stem in _NEXT_SPECIAL or suffix not in (".tsx", ".jsx") or _is_test(rel):
+            continue
+        if not found.components:
+            continue
+        folder = posixpath.dirname(rel)
+        names = dict.fromkeys([stem, *(name for name, _ in found.components)])
+        candidates = [
+            posixpath.join(folder, sub, f"{name}.{kind}.{ext}")
+            for name in names
+            for sub in ("", "__tests__")
+            for kind in ("test", "spec")
+            for ext in ("tsx", "ts", "jsx", "js")
+        ]
+        if any(_exists(sandbox, candidate) for candidate in candidates):
+            continue
+        name, item = found.components[0]
+        facts.append(
+            Fact(
+                FactKind.UNTESTED_COMPONENT,
+                rel,
+                name,
+                f"{rule.path} asks for a test for every component, and `{name}` ({rel}) has "
+                f"no {stem}.test{suffix} beside it",
+                (item, rule),
+                own=rel in own,
+                note=rule.quote,
+            )
+        )
+    return facts
+
+
+def _test_rule(sandbox: Sandbox) -> Evidence | None:
+    for doc in RULE_DOCS:
+        text = _read(sandbox, doc)
+        if text is None:
+            continue
+        for number, line in enumerate(text.split("\n"), start=1):
+            lowered = line.lower()
+            if "test" in lowered and "component" in lowered and _RULE_WORDS.search(lowered):
+                quote = " ".join(line.split())[:MAX_QUOTE]
+                if quote:
+                    return Evidence(path=doc, start_line=number, end_line=number, quote=quote)
+    return None

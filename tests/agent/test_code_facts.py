@@ -1,0 +1,355 @@
+"""Facts read from syntax trees (``agent.facts``): each kind found where the code shows it,
+and not where it does not, with evidence the verifier confirms."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from feature_planner.agent.evidence import verify_suggestion
+from feature_planner.agent.facts import Fact, FactKind, find_facts
+from feature_planner.agent.sandbox import Sandbox
+from feature_planner.models import Suggestion
+from tests.agent.conftest import write
+
+
+def _facts(root: Path, files: dict[str, str], *own: str) -> list[Fact]:
+    for rel, text in files.items():
+        write(root / rel, text)
+    report = find_facts(root, own or tuple(files), nearby=False)
+    for fact in report.facts:
+        _assert_verified(root, fact)
+    return report.facts
+
+
+def _assert_verified(root: Path, fact: Fact) -> None:
+    suggestion = Suggestion(title="t", rationale="r", description="d", evidence=list(fact.evidence))
+    check = verify_suggestion(Sandbox(root), suggestion)
+    assert check.complete, (fact, [v.reason for v in check.verdicts])
+    assert 1 <= len(fact.evidence) <= 5
+
+
+def _kinds(facts: list[Fact]) -> list[FactKind]:
+    return [fact.kind for fact in facts]
+
+
+UNCHECKED = """\
+export async function loadOrders() {
+  const res = await fetch('/api/orders?page=1')
+  return res.json()
+}
+"""
+CHECKED = """\
+export async function loadOrders() {
+  const res = await fetch('/api/orders?page=1')
+  if (!res.ok) throw new Error(`orders: ${res.status}`)
+  return res.json()
+}
+export function loadMore() {
+  return fetch('/api/more?page=2')
+}
+"""
+
+
+def test_a_fetch_whose_status_is_never_checked(tmp_path: Path) -> None:
+    facts = _facts(tmp_path, {"src/orders.ts": UNCHECKED})
+
+    assert _kinds(facts) == [FactKind.UNCHECKED_FETCH]
+    assert facts[0].symbol == "loadOrders"
+    assert facts[0].evidence[0].start_line == 2
+    assert "fetch('/api/orders?page=1')" in facts[0].evidence[0].quote
+
+
+def test_a_checked_or_returned_fetch_is_not_a_fact(tmp_path: Path) -> None:
+    assert _facts(tmp_path, {"src/orders.ts": CHECKED}) == []
+
+
+def test_a_then_chain_without_a_check_is_a_fact(tmp_path: Path) -> None:
+    code = (
+        "export function go(set) {\n  fetch('/api/x?limit=5').then((r) => r.json()).then(set)\n}\n"
+    )
+    facts = _facts(tmp_path, {"src/go.js": code})
+
+    assert _kinds(facts) == [FactKind.UNCHECKED_FETCH]
+    assert facts[0].evidence[0].start_line == 2
+
+
+LIST = """\
+export default async function Products() {
+  const res = await fetch('/api/products')
+  if (!res.ok) return null
+  const products = await res.json()
+  return (
+    <ul>
+      {products.map((p) => <li key={p.id}>{p.name}</li>)}
+    </ul>
+  )
+}
+"""
+
+
+def test_a_list_loaded_without_paging_and_rendered(tmp_path: Path) -> None:
+    facts = _facts(tmp_path, {"src/Products.tsx": LIST})
+
+    assert _kinds(facts) == [FactKind.UNPAGED_LIST]
+    assert [item.start_line for item in facts[0].evidence] == [2, 7]
+
+
+def test_a_paged_list_or_an_unknown_url_is_not_a_fact(tmp_path: Path) -> None:
+    paged = LIST.replace("'/api/products'", "`/api/products?cursor=${cursor}`")
+    unknown = LIST.replace("'/api/products'", "url")
+    assert _facts(tmp_path, {"src/A.tsx": paged, "src/B.tsx": unknown}) == []
+
+
+def test_a_list_from_a_loader_in_another_file(tmp_path: Path) -> None:
+    loader = (
+        "export async function getItems() {\n  const r = await fetch('/api/items')\n"
+        "  if (!r.ok) throw new Error('items')\n  return r.json()\n}\n"
+    )
+    page = (
+        "import { getItems } from './items'\nexport default async function Page() {\n"
+        "  const items = await getItems()\n  return <ul>{items.map((i) => <li>{i}</li>)}</ul>\n}\n"
+    )
+    facts = _facts(tmp_path, {"src/items.ts": loader, "src/view.tsx": page})
+
+    assert _kinds(facts) == [FactKind.UNPAGED_LIST]
+    assert facts[0].path == "src/view.tsx" and facts[0].symbol == "getItems"
+    assert [(e.path, e.start_line) for e in facts[0].evidence] == [
+        ("src/view.tsx", 4),
+        ("src/items.ts", 2),
+    ]
+
+
+def test_a_fixed_grid_without_breakpoints(tmp_path: Path) -> None:
+    fixed = 'export const Grid = () => (\n  <div className="grid grid-cols-4 gap-2">x</div>\n)\n'
+    styled = "export const S = () => <div style={{ gridTemplateColumns: 'repeat(3, 1fr)' }} />\n"
+    facts = _facts(tmp_path, {"src/Grid.tsx": fixed, "src/S.tsx": styled})
+
+    assert _kinds(facts) == [FactKind.FIXED_GRID, FactKind.FIXED_GRID]
+    assert facts[0].evidence[0].start_line == 2 and facts[0].note == "grid-cols-4"
+
+
+def test_a_responsive_grid_is_not_a_fact(tmp_path: Path) -> None:
+    responsive = 'export const G = () => <div className="grid grid-cols-1 md:grid-cols-3" />\n'
+    fluid = (
+        "export const F = () => (\n"
+        "  <div style={{ gridTemplateColumns: 'repeat(auto-fill, 10rem)' }} />\n)\n"
+    )
+    assert _facts(tmp_path, {"src/G.tsx": responsive, "src/F.tsx": fluid}) == []
+
+
+def test_todo_and_fixme_comments_not_strings(tmp_path: Path) -> None:
+    code = (
+        "// TODO: handle the empty cart\nconst label = 'TODO list'\n"
+        "export function C() {\n  return <div>{/* FIXME the total is rounded twice */}</div>\n}\n"
+    )
+    python = "def total():\n    # TODO: apply discounts\n    return 'FIXME not a comment'\n"
+    facts = _facts(tmp_path, {"src/Cart.tsx": code, "app/cart.py": python})
+
+    assert _kinds(facts) == [FactKind.TODO] * 3
+    assert [(f.path, f.evidence[0].start_line) for f in facts] == [
+        ("src/Cart.tsx", 1),
+        ("src/Cart.tsx", 4),
+        ("app/cart.py", 2),
+    ]
+    assert facts[0].note == "handle the empty cart"
+
+
+FORM = """\
+export function Form() {
+  return (
+    <form>
+      <input name="q" placeholder="Search" />
+      <select name="sort"><option>a</option></select>
+      <input type="hidden" name="t" />
+      <input aria-label="Name" name="name" />
+      <label htmlFor="email">E-mail</label>
+      <input id="email" name="email" />
+      <label>Age <input name="age" /></label>
+      <textarea {...props} />
+    </form>
+  )
+}
+"""
+
+
+def test_inputs_without_a_label(tmp_path: Path) -> None:
+    facts = _facts(tmp_path, {"src/Form.tsx": FORM})
+
+    assert _kinds(facts) == [FactKind.UNLABELLED_INPUT]
+    assert [item.start_line for item in facts[0].evidence] == [4, 5]
+
+
+def test_labelled_inputs_are_not_a_fact(tmp_path: Path) -> None:
+    labelled = "\n".join(line for line in FORM.split("\n") if 'name="q"' not in line)
+    labelled = labelled.replace('<select name="sort">', '<select aria-label="Sort" name="sort">')
+    assert _facts(tmp_path, {"src/Form.tsx": labelled}) == []
+
+
+PAGE = "export default function SearchPage() {\n  return <main>search</main>\n}\n"
+
+
+def test_a_route_without_loading_or_error(tmp_path: Path) -> None:
+    facts = _facts(tmp_path, {"app/search/page.tsx": PAGE})
+
+    assert _kinds(facts) == [FactKind.MISSING_ROUTE_STATE]
+    assert facts[0].note == "loading and error"
+    assert facts[0].evidence[0].start_line == 1
+    assert facts[0].minor  # it loads no data yet: true, but of little weight
+
+
+def test_a_route_that_loads_data_without_loading_or_error(tmp_path: Path) -> None:
+    page = (
+        "async function OrdersPage() {\n  const orders = await getOrders()\n"
+        "  return <main>{orders.length}</main>\n}\n\nexport default OrdersPage\n"
+    )
+    write(tmp_path / "app/orders/error.tsx", "export default function E() { return null }\n")
+    facts = _facts(tmp_path, {"app/orders/page.tsx": page})
+
+    assert [(f.kind, f.note, f.minor) for f in facts] == [
+        (FactKind.MISSING_ROUTE_STATE, "loading", False)
+    ]
+    assert facts[0].evidence[0].quote == "export default OrdersPage"
+
+
+def test_a_route_with_its_states_or_a_parents_is_not_a_fact(tmp_path: Path) -> None:
+    files = {
+        "app/search/page.tsx": PAGE,
+        "app/search/loading.tsx": "export default function Loading() { return null }\n",
+        "app/error.tsx": "'use client'\nexport default function E() { return null }\n",
+    }
+    assert _facts(tmp_path, files, "app/search/page.tsx") == []
+
+
+RULES = "# Contributing\n\n- Keep PRs small.\n- Every component must have a test beside it.\n"
+CARD = "export function ResultCard() {\n  return <article />\n}\n"
+
+
+def test_a_component_without_the_test_the_rules_require(tmp_path: Path) -> None:
+    write(tmp_path / "CONTRIBUTING.md", RULES)
+    facts = _facts(tmp_path, {"src/components/ResultCard.tsx": CARD})
+
+    assert _kinds(facts) == [FactKind.UNTESTED_COMPONENT]
+    component, rule = facts[0].evidence
+    assert (component.path, component.start_line) == ("src/components/ResultCard.tsx", 1)
+    assert (rule.path, rule.start_line) == ("CONTRIBUTING.md", 4)
+
+
+def test_a_tested_component_or_no_rule_is_not_a_fact(tmp_path: Path) -> None:
+    files = {"src/components/ResultCard.tsx": CARD, "src/components/ResultCard.test.tsx": "x\n"}
+    assert _facts(tmp_path / "norule", {"src/components/ResultCard.tsx": CARD}) == []
+    write(tmp_path / "rule" / "CLAUDE.md", RULES)
+    assert _facts(tmp_path / "rule", files, "src/components/ResultCard.tsx") == []
+
+
+def test_vue_and_svelte_script_blocks(tmp_path: Path) -> None:
+    vue = (
+        '<template>\n  <div>{{ x }}</div>\n</template>\n<script setup lang="ts">\n'
+        "// TODO: cache the rates\nconst r = await fetch('/api/rates?limit=3')\n"
+        "const rates = await r.json()\n</script>\n"
+    )
+    svelte = '<script>\n  const rows = [1, 2]\n</script>\n\n<div class="grid grid-cols-3">x</div>\n'
+    facts = _facts(tmp_path, {"src/Rates.vue": vue, "src/Rows.svelte": svelte})
+
+    assert sorted((f.path, f.kind, f.evidence[0].start_line) for f in facts) == [
+        ("src/Rates.vue", FactKind.TODO, 5),
+        ("src/Rates.vue", FactKind.UNCHECKED_FETCH, 6),
+    ]  # the script blocks only: the template's grid is not read
+
+
+def test_python_requests_without_a_status_check(tmp_path: Path) -> None:
+    code = (
+        "import requests\n\ndef rates():\n    reply = requests.get('https://x/rates')\n"
+        "    return reply.json()\n\ndef checked():\n    reply = requests.get('https://x')\n"
+        "    reply.raise_for_status()\n    return reply.json()\n"
+    )
+    facts = _facts(tmp_path, {"app/rates.py": code})
+
+    assert [(f.kind, f.symbol, f.evidence[0].start_line) for f in facts] == [
+        (FactKind.UNCHECKED_FETCH, "rates", 4)
+    ]
+
+
+def test_a_returned_chain_without_then_is_left_to_the_caller(tmp_path: Path) -> None:
+    code = (
+        "export function remove(url) {\n  return fetch('/api/x', { method: 'DELETE' })"
+        ".catch(() => {})\n}\nexport function read() {\n"
+        "  return fetch('/api/y?page=1').then((r) => r.json())\n}\n"
+    )
+    facts = _facts(tmp_path, {"src/api.js": code})
+
+    assert [(f.symbol, f.evidence[0].start_line) for f in facts] == [("read", 5)]
+
+
+STATE_LIST = """\
+export function Orders() {
+  const [orders, setOrders] = useState([])
+  const [user] = useState(null)
+  useEffect(() => {
+    fetch('/api/orders').then((r) => r.json()).then(setOrders)
+  }, [])
+  const tags = ['a', 'b']
+  return (
+    <div>
+      {tags.map((t) => <b key={t}>{t}</b>)}
+      {orders.map((o) => <p key={o.id}>{o.total}</p>)}
+    </div>
+  )
+}
+"""
+
+
+def test_a_list_held_in_state_is_traced_to_its_request(tmp_path: Path) -> None:
+    facts = _facts(tmp_path, {"src/Orders.tsx": STATE_LIST})
+
+    lists = [f for f in facts if f.kind is FactKind.UNPAGED_LIST]
+    assert [[e.start_line for e in f.evidence] for f in lists] == [[5, 11]]  # not tags (10)
+
+
+def test_a_map_over_data_not_from_the_request_is_not_a_fact(tmp_path: Path) -> None:
+    code = (
+        "export async function Profile() {\n  const res = await fetch('/api/me')\n"
+        "  if (!res.ok) return null\n  const me = await res.json()\n"
+        "  const links = ['a', 'b']\n  return <ul>{links.map((l) => <li>{l}</li>)}</ul>\n}\n"
+    )
+    assert _facts(tmp_path, {"src/Profile.tsx": code}) == []
+
+
+PY_VIEWS = """\
+def orders(request):
+    orders = Order.objects.all()
+    return render(request, "orders.html", {"orders": orders})
+
+
+def paged(request):
+    rows = Order.objects.all()
+    page = Paginator(rows, 25).get_page(request.GET.get("page"))
+    return render(request, "orders.html", {"page": page})
+
+
+def sliced(request):
+    return list(Order.objects.filter(open=True)[:50])
+
+
+def api(session):
+    for row in session.scalars(select(Order)).all():
+        yield row
+"""
+
+
+def test_a_python_query_that_loads_every_row(tmp_path: Path) -> None:
+    facts = _facts(tmp_path, {"shop/views.py": PY_VIEWS})
+
+    assert [(f.kind, f.symbol, [e.start_line for e in f.evidence]) for f in facts] == [
+        (FactKind.UNPAGED_LIST, "orders", [2, 3]),
+        (FactKind.UNPAGED_LIST, "api", [17]),
+    ]  # not the paginated one, nor the sliced one
+
+
+def test_runs_in_several_threads_at_once_give_the_same_facts(tmp_path: Path) -> None:
+    files = {"src/Form.tsx": FORM, "src/Products.tsx": LIST, "src/orders.ts": UNCHECKED}
+    first = _facts(tmp_path, files)
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(lambda _: find_facts(tmp_path, list(files), nearby=False), range(8)))
+
+    assert all(run.facts == first for run in runs)
