@@ -184,11 +184,13 @@ def _data(response: httpx.Response) -> Any:
     return body.get("data") if isinstance(body, dict) and body.get("success") is True else None
 
 
-def _parse_data(response: httpx.Response, model: type[_Model], what: str) -> _Model:
-    """A successful answer's ``data`` as ``model``; ``what`` names it when it is not one."""
-    data = _data(response)
+def _parse_data(
+    response: httpx.Response, model: type[_Model], what: str, data: Any = None
+) -> _Model:
+    """A successful answer's ``data`` (or the given ``data``) as ``model``; ``what`` names
+    it when it is not one."""
     try:
-        return model.model_validate(data)
+        return model.model_validate(_data(response) if data is None else data)
     except pydantic.ValidationError as exc:
         raise UnexpectedResponseError(
             f"HTTP {response.status_code}: not {what}: {response.text[:200]!r}",
@@ -201,13 +203,7 @@ def _parse_created(response: httpx.Response, idempotency_key: str) -> CreatedJob
     if isinstance(data, dict):  # what the client knows wins over anything the body says
         replayed = response.headers.get(IDEMPOTENT_REPLAYED, "").strip().lower() == "true"
         data = {**data, "idempotencyKey": idempotency_key, "replayed": replayed}
-    try:
-        return CreatedJob.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise UnexpectedResponseError(
-            f"HTTP {response.status_code}: not a job: {response.text[:200]!r}",
-            http_status=response.status_code,
-        ) from exc
+    return _parse_data(response, CreatedJob, "a job", data)
 
 
 def _idempotency_key(given: str | None) -> str:
