@@ -26,19 +26,42 @@ PAGE_MARKER = "export default async function CollectionsPage()"
 CLAUDE_MD = "Use server components by default for data fetching."
 ENV_SECRET = "hunter2-ENVSECRET-do-not-leak"  # in .env: never sent to a model
 
-VALID_PLAN: dict[str, Any] = {
-    "suggestions": [
-        {
-            "title": f"Suggestion {n} for the collections page",
-            "rationale": f"Rationale {n}, grounded in {PAGE}",
-            "description": f"Description {n}: extend CollectionGrid in {PAGE}.",
-            "implementationConsiderations": [f"Consideration {n}.1", f"Consideration {n}.2"],
-        }
-        for n in (1, 2, 3)
-    ],
-    "context": f"Read CLAUDE.md and {PAGE}; getCollections lives in src/lib/collections.ts.",
-}
-INVALID_PLAN: dict[str, Any] = {"suggestions": VALID_PLAN["suggestions"][:1], "context": "x"}
+LIB = "src/lib/collections.ts"
+# The page's lines, as the repo fixture writes them (1-based), for evidence that verifies.
+GRID_LINE = 5
+GRID_QUOTE = "return <CollectionGrid items={collections} />"
+FETCH_QUOTE = "return fetch('/api/collections')"
+CONTEXT = f"Read CLAUDE.md and {PAGE}; getCollections lives in {LIB}."
+
+
+def evidence(path: str, start: int, end: int, quote: str) -> dict[str, Any]:
+    return {"path": path, "startLine": start, "endLine": end, "quote": quote}
+
+
+def suggestion_input(n: int, *items: dict[str, Any]) -> dict[str, Any]:
+    """A ``submit_suggestion`` input; by default citing lines the repo fixture has."""
+    cited = list(items) or [evidence(PAGE, GRID_LINE, GRID_LINE, GRID_QUOTE)]
+    return {
+        "title": f"Suggestion {n} for the collections page",
+        "rationale": f"Rationale {n}, grounded in {PAGE}",
+        "description": f"Description {n}: extend CollectionGrid in {PAGE}.",
+        "implementationConsiderations": [f"Consideration {n}.1", f"Consideration {n}.2"],
+        "evidence": cited,
+        "effort": "small",
+        "impact": "high",
+    }
+
+
+# Three suggestions a model submits one by one, each citing what the repository holds.
+SUGGESTIONS: list[dict[str, Any]] = [
+    suggestion_input(1),
+    suggestion_input(2, evidence(LIB, 2, 2, FETCH_QUOTE)),
+    suggestion_input(
+        3, evidence(PAGE, 4, 5, "const collections = await getCollections()\n  return")
+    ),
+]
+FINISH_INPUT: dict[str, Any] = {"context": CONTEXT}
+INVALID_SUGGESTION: dict[str, Any] = {**SUGGESTIONS[0], "effort": "huge"}
 # A user's custom agent that may only read, with its own prompt and temperature.
 READER_AGENT = AgentProfile(
     name="Reader",

@@ -11,7 +11,13 @@ from typing import Any
 
 import pytest
 
-from feature_planner.agent.planner import SUBMIT_TOOL_NAME, plan_schema, system_prompt
+from feature_planner.agent.planner import (
+    FINISH_TOOL_NAME,
+    SUBMIT_TOOL_NAME,
+    finish_schema,
+    suggestion_schema,
+    system_prompt,
+)
 from feature_planner.agent.providers.anthropic import KEY_REFUSED, AnthropicProvider
 from feature_planner.agent.providers.options import AIOptions
 from tests.agent.anthropic_server import (
@@ -25,17 +31,22 @@ from tests.agent.anthropic_server import (
 )
 from tests.agent.conftest import (
     ANTHROPIC_KEY,
+    CONTEXT,
     ENV_SECRET,
-    INVALID_PLAN,
+    FINISH_INPUT,
+    INVALID_SUGGESTION,
+    LIB,
     PAGE,
     PAGE_MARKER,
     READER_AGENT,
-    VALID_PLAN,
+    SUGGESTIONS,
+    evidence,
     plan_request,
     play,
     play_to_failure,
+    suggestion_input,
 )
-from tests.agent.sinks import RecordingSink
+from tests.agent.sinks import RecordingSink, job_events
 
 MODEL = "claude-sonnet-4-6"
 
@@ -73,8 +84,17 @@ async def make_provider(
         await provider.aclose()
 
 
-def _submit(plan: dict[str, Any] = VALID_PLAN, text: Sequence[str] = ()) -> Turn:
-    return Turn(text=text, tool_calls=[ToolCall(SUBMIT_TOOL_NAME, plan, pieces=7)])
+def _submit(
+    suggestions: Sequence[dict[str, Any]] = SUGGESTIONS,
+    text: Sequence[str] = (),
+    *,
+    finish: bool = True,
+) -> Turn:
+    """One turn that submits ``suggestions`` one call each, then (by default) finishes."""
+    calls = [ToolCall(SUBMIT_TOOL_NAME, item, pieces=7) for item in suggestions]
+    if finish:
+        calls.append(ToolCall(FINISH_TOOL_NAME, FINISH_INPUT, pieces=2))
+    return Turn(text=text, tool_calls=calls)
 
 
 # -- a whole run ------------------------------------------------------------------------------
@@ -104,7 +124,8 @@ async def test_full_run_streams_the_narrative_runs_tools_and_returns_suggestions
         ),
         Turn(
             text=["Here are my suggestions."],
-            tool_calls=[ToolCall(SUBMIT_TOOL_NAME, VALID_PLAN, pieces=9)],
+            tool_calls=[ToolCall(SUBMIT_TOOL_NAME, item, pieces=9) for item in SUGGESTIONS]
+            + [ToolCall(FINISH_TOOL_NAME, FINISH_INPUT)],
             usage=Usage(input_tokens=100, output_tokens=400, cache_read_input_tokens=1500),
             model="claude-sonnet-4-6-20260115",
         ),
@@ -127,13 +148,17 @@ async def test_full_run_streams_the_narrative_runs_tools_and_returns_suggestions
     assert PAGE in sink.activities[1][1]
     assert "getCollections" in sink.activities[2][1]
 
-    # The structured result, and what the API reported.
-    assert [s.title for s in result.suggestions] == [s["title"] for s in VALID_PLAN["suggestions"]]
+    # The suggestions, one by one, and what the API reported.
+    assert [s.title for s in sink.suggestions] == [s["title"] for s in SUGGESTIONS]
+    assert list(result.suggestions) == sink.suggestions
     assert result.suggestions[0].implementation_considerations == [
         "Consideration 1.1",
         "Consideration 1.2",
     ]
-    assert result.context == VALID_PLAN["context"]
+    assert (result.suggestions[0].effort, result.suggestions[0].impact) == ("small", "high")
+    assert result.suggestions[1].evidence[0].path == LIB
+    assert result.context == CONTEXT
+    assert result.notice is None
     assert result.model == "claude-sonnet-4-6-20260115"
     assert result.retry_count == 0
     usage = result.token_usage
@@ -148,8 +173,15 @@ async def test_full_run_streams_the_narrative_runs_tools_and_returns_suggestions
     assert first["system"] == system_prompt(None)
     assert "Collections page" in first["messages"][0]["content"]
     assert "temperature" not in first
-    assert fake_anthropic.requests[0].tool_names == ["Glob", "Grep", "Read", SUBMIT_TOOL_NAME]
-    assert first["tools"][-1]["input_schema"] == plan_schema()
+    assert fake_anthropic.requests[0].tool_names == [
+        "Glob",
+        "Grep",
+        "Read",
+        SUBMIT_TOOL_NAME,
+        FINISH_TOOL_NAME,
+    ]
+    assert first["tools"][-2]["input_schema"] == suggestion_schema()
+    assert first["tools"][-1]["input_schema"] == finish_schema()
     assert first["tool_choice"] == {"type": "auto"}
 
     (glob_result,) = fake_anthropic.requests[1].tool_results()
@@ -195,7 +227,7 @@ async def test_custom_agent_limits_the_tools_and_sets_the_system_prompt(
         make_provider(), fake_anthropic, script, plan_request(repo, agent=READER_AGENT)
     )
 
-    assert fake_anthropic.requests[0].tool_names == ["Read", SUBMIT_TOOL_NAME]
+    assert fake_anthropic.requests[0].tool_names == ["Read", SUBMIT_TOOL_NAME, FINISH_TOOL_NAME]
     assert fake_anthropic.requests[0].body["system"] == system_prompt(READER_AGENT)
     assert "You only read files." in fake_anthropic.requests[0].body["system"]
     (refused,) = fake_anthropic.requests[1].tool_results()
@@ -218,39 +250,43 @@ async def test_a_refused_tool_call_goes_back_as_an_error_result(
     assert ENV_SECRET not in tool_result_text(refused)
 
 
-# -- the structured result --------------------------------------------------------------------
+# -- suggestions one by one ------------------------------------------------------------------
 
 
-async def test_an_invalid_result_is_fed_back_and_the_retry_counted(
+async def test_an_invalid_suggestion_is_fed_back_and_the_retry_counted(
     fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
 ) -> None:
-    script = [_submit(INVALID_PLAN, text=["Done."]), _submit(text=["Fixed."])]
+    script = [
+        _submit([INVALID_SUGGESTION], text=["Done."], finish=False),
+        _submit(text=["Fixed."]),
+    ]
 
     result, sink = await play(make_provider(), fake_anthropic, script, plan_request(repo))
 
     assert result.retry_count == 1
-    assert len(result.suggestions) == 3
+    assert len(result.suggestions) == 3 and len(sink.suggestions) == 3
     assert sink.narrative == "Done.\n\nFixed."
     (feedback,) = fake_anthropic.requests[1].tool_results()
     assert feedback["is_error"] is True
-    assert "suggestions" in tool_result_text(feedback)
+    assert "effort" in tool_result_text(feedback)
     assert f"Call {SUBMIT_TOOL_NAME} again" in tool_result_text(feedback)
 
 
-async def test_an_invalid_result_every_time_ends_with_a_provider_error(
+async def test_an_invalid_suggestion_every_time_ends_with_a_provider_error(
     fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
 ) -> None:
-    script = [_submit(INVALID_PLAN)] * 3
+    script = [_submit([INVALID_SUGGESTION], finish=False)] * 3
 
-    error, _ = await play_to_failure(
+    error, sink = await play_to_failure(
         make_provider(structured_retries=2), fake_anthropic, script, plan_request(repo)
     )
 
     assert "did not return valid suggestions after 2 retries" in str(error)
     assert len(fake_anthropic.requests) == 3
+    assert sink.suggestions == []
 
 
-async def test_a_turn_without_the_result_is_asked_again_for_it(
+async def test_a_turn_that_ends_too_early_is_asked_to_go_on(
     fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
 ) -> None:
     script = [Turn(text=["I think the page needs filters."]), _submit()]
@@ -259,14 +295,56 @@ async def test_a_turn_without_the_result_is_asked_again_for_it(
 
     assert result.retry_count == 1
     nudge = fake_anthropic.requests[1].body
-    assert nudge["tool_choice"] == {"type": "tool", "name": SUBMIT_TOOL_NAME}
+    assert nudge["tool_choice"] == {"type": "any"}
     assert SUBMIT_TOOL_NAME in nudge["messages"][-1]["content"]
+    assert FINISH_TOOL_NAME in nudge["messages"][-1]["content"]
 
 
-async def test_a_result_cut_off_at_the_token_limit_is_asked_for_again(
+async def test_a_turn_that_ends_after_three_suggestions_ends_the_run_with_them(
     fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
 ) -> None:
-    cut_off = ToolCall(SUBMIT_TOOL_NAME, VALID_PLAN, pieces=4)
+    script = [_submit(finish=False), Turn(text=["That is all."])]
+
+    result, _ = await play(make_provider(), fake_anthropic, script, plan_request(repo))
+
+    assert [s.title for s in result.suggestions] == [s["title"] for s in SUGGESTIONS]
+    assert result.context == "The run ended before the model summarised what it read."
+    assert len(fake_anthropic.requests) == 2
+
+
+async def test_finish_with_too_few_suggestions_is_refused_once(
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    finish = ToolCall(FINISH_TOOL_NAME, FINISH_INPUT)
+    script = [_submit(SUGGESTIONS[:1]), Turn(tool_calls=[finish])]
+
+    result, _ = await play(make_provider(), fake_anthropic, script, plan_request(repo))
+
+    (_, refused) = fake_anthropic.requests[1].tool_results()
+    assert refused["is_error"] is True
+    assert "Only 1 suggestion(s) were accepted" in tool_result_text(refused)
+    assert len(result.suggestions) == 1 and result.context == CONTEXT
+    assert result.notice is not None and "only 1 suggestion(s)" in result.notice
+
+
+async def test_a_sixth_suggestion_is_refused(
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    six = [suggestion_input(n) for n in range(1, 7)]
+    script = [_submit(six, finish=False), _submit([])]
+
+    result, _ = await play(make_provider(), fake_anthropic, script, plan_request(repo))
+
+    assert len(result.suggestions) == 5
+    answers = fake_anthropic.requests[1].tool_results()
+    assert "call finish now" in tool_result_text(answers[4])
+    assert answers[5]["is_error"] is True and "the most a run has" in tool_result_text(answers[5])
+
+
+async def test_a_suggestion_cut_off_at_the_token_limit_is_asked_for_again(
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    cut_off = ToolCall(SUBMIT_TOOL_NAME, SUGGESTIONS[0], pieces=4)
     script = [Turn(tool_calls=[cut_off], stop_reason="max_tokens"), _submit()]
 
     result, _ = await play(make_provider(), fake_anthropic, script, plan_request(repo))
@@ -288,11 +366,127 @@ async def test_tool_rounds_are_capped(
 
     assert "within 3 rounds" in str(error)
     assert len(fake_anthropic.requests) == 3
-    # The last round asks for the result outright.
-    assert fake_anthropic.requests[2].body["tool_choice"] == {
-        "type": "tool",
-        "name": SUBMIT_TOOL_NAME,
-    }
+    # The last round asks for a tool call outright.
+    assert fake_anthropic.requests[2].body["tool_choice"] == {"type": "any"}
+
+
+async def test_out_of_rounds_with_suggestions_sent_ends_with_them(
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    script = [_submit(SUGGESTIONS[:2], finish=False), _submit(SUGGESTIONS[2:], finish=False)]
+
+    result, _ = await play(
+        make_provider(max_tool_rounds=2), fake_anthropic, script, plan_request(repo)
+    )
+
+    assert len(result.suggestions) == 3
+
+
+# -- evidence, verified by the runner ---------------------------------------------------------
+
+MISSING_FILE = evidence("src/app/collections/Grid.tsx", 1, 1, "export function Grid()")
+WRONG_RANGE = evidence(PAGE, 40, 41, "const collections = await getCollections()")
+OTHER_LINES = evidence(PAGE, 1, 1, "return <CollectionGrid items={collections} />")
+
+
+def _sent(events: list[Any]) -> list[dict[str, Any]]:
+    return [event.json()["suggestion"] for event in events if event.event == "suggestion"]
+
+
+async def test_through_the_runner_a_correct_run_streams_each_suggestion_before_complete(
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    fake_anthropic.play([_submit(text=["Here they are."])])
+
+    events = await job_events(make_provider(), plan_request(repo))
+
+    names = [event.event for event in events]
+    assert names.count("suggestion") == 3
+    assert names.index("suggestion") > names.index("delta")
+    assert names[-1] == "complete"
+    complete = events[-1].json()
+    assert complete["suggestions"] == _sent(events)
+    assert [item["index"] for item in (e.json() for e in events if e.event == "suggestion")] == [
+        0,
+        1,
+        2,
+    ]
+    assert complete["evidenceStats"] == {"cited": 3, "verified": 3, "dropped": 0}
+    assert complete["retryCount"] == 0
+    phases = [event.json()["phase"] for event in events if event.event == "progress"]
+    assert phases.index("drafting") < phases.index("verifying")
+
+
+@pytest.mark.parametrize(
+    ("wrong", "reason"),
+    [
+        (MISSING_FILE, "no such file: src/app/collections/Grid.tsx"),
+        (WRONG_RANGE, "has 6 lines; lines 40-41 do not exist. The quote occurs at line 4."),
+        (
+            OTHER_LINES,
+            f"the quote does not occur in line 1 of {PAGE} (it occurs at line 5)",
+        ),
+    ],
+    ids=["missing-file", "wrong-range", "quote-from-other-lines"],
+)
+async def test_through_the_runner_failed_evidence_goes_back_and_the_fix_is_sent(
+    fake_anthropic: FakeAnthropic,
+    make_provider: MakeProvider,
+    repo: Path,
+    wrong: dict[str, Any],
+    reason: str,
+) -> None:
+    first = suggestion_input(1, wrong)
+    script = [_submit([first], finish=False), _submit()]
+    fake_anthropic.play(script)
+
+    events = await job_events(make_provider(), plan_request(repo))
+
+    (answer,) = fake_anthropic.requests[1].tool_results()
+    assert answer["is_error"] is True
+    assert reason in tool_result_text(answer), tool_result_text(answer)
+    assert "Submit the suggestion again" in tool_result_text(answer)
+    sent = _sent(events)
+    assert [item["title"] for item in sent] == [s["title"] for s in SUGGESTIONS]
+    complete = events[-1].json()
+    assert complete["retryCount"] == 1
+    # cited: the wrong item, then the three right ones; all three sent.
+    assert complete["evidenceStats"] == {"cited": 4, "verified": 3, "dropped": 0}
+    assert all(
+        item["evidence"][0]["path"] != wrong["path"] or wrong is not MISSING_FILE for item in sent
+    )
+
+
+async def test_through_the_runner_a_suggestion_wrong_twice_is_dropped_never_sent(
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    bad = suggestion_input(9, MISSING_FILE)
+    script = [_submit([bad], finish=False), _submit([bad], finish=False), _submit()]
+    fake_anthropic.play(script)
+
+    events = await job_events(make_provider(), plan_request(repo))
+
+    (dropped,) = fake_anthropic.requests[2].tool_results()
+    assert "was dropped" in tool_result_text(dropped)
+    assert [item["title"] for item in _sent(events)] == [s["title"] for s in SUGGESTIONS]
+    complete = events[-1].json()
+    assert complete["evidenceStats"] == {"cited": 5, "verified": 3, "dropped": 1}
+    assert complete["retryCount"] == 2  # sent back once, then dropped: the model asked again
+
+
+async def test_through_the_runner_a_model_that_never_cites_fails_and_shows_nothing(
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    uncited = {key: value for key, value in SUGGESTIONS[0].items() if key != "evidence"}
+    fake_anthropic.play([_submit([uncited], finish=False)] * 3)
+
+    events = await job_events(make_provider(structured_retries=2), plan_request(repo))
+
+    assert _sent(events) == []
+    assert events[-1].event == "error"
+    assert events[-1].json()["code"] == "PROVIDER_ERROR"
+    (feedback,) = fake_anthropic.requests[1].tool_results()
+    assert "evidence" in tool_result_text(feedback)
 
 
 # -- provider failures ------------------------------------------------------------------------

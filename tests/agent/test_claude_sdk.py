@@ -18,12 +18,20 @@ from typing import Any
 
 import pytest
 
-from feature_planner.agent.planner import SUBMIT_TOOL_NAME, plan_schema, system_prompt
+from feature_planner.agent.planner import (
+    FINISH_TOOL_NAME,
+    SUBMIT_TOOL_NAME,
+    finish_schema,
+    suggestion_schema,
+    system_prompt,
+)
 from feature_planner.agent.providers import claude_sdk
 from feature_planner.agent.providers.claude_sdk import ClaudeAgentSdkProvider
+from feature_planner.agent.providers.conversation import RAN_OUT
 from feature_planner.agent.providers.options import AIOptions
 from feature_planner.config import ConfigurationError
 from feature_planner.errors import ProviderError
+from feature_planner.models import ProgressPhase
 from tests.agent.anthropic_server import (
     FakeAnthropic,
     HttpError,
@@ -35,17 +43,26 @@ from tests.agent.anthropic_server import (
 )
 from tests.agent.conftest import (
     ANTHROPIC_KEY,
+    CONTEXT,
     ENV_SECRET,
-    INVALID_PLAN,
+    FETCH_QUOTE,
+    FINISH_INPUT,
+    GRID_LINE,
+    GRID_QUOTE,
+    INVALID_SUGGESTION,
+    LIB,
     PAGE,
     PAGE_MARKER,
     READER_AGENT,
-    VALID_PLAN,
+    SUGGESTIONS,
+    evidence,
     plan_request,
     play,
     play_to_failure,
+    suggestion_input,
 )
-from tests.agent.sinks import RecordingSink
+from tests.agent.sinks import RecordingSink, job_events
+from tests.sse_decoder import ServerSentEvent
 
 MODEL = "claude-sonnet-4-5"
 
@@ -88,8 +105,36 @@ def make_provider(anthropic_api: tuple[FakeAnthropic, str]) -> MakeProvider:
     return make
 
 
-def _submit(plan: dict[str, Any] = VALID_PLAN, text: Sequence[str] = ()) -> Turn:
-    return Turn(text=text, tool_calls=[ToolCall(mcp(SUBMIT_TOOL_NAME), plan, pieces=7)])
+def _submit(*suggestions: dict[str, Any], text: Sequence[str] = ()) -> Turn:
+    """A turn that submits ``suggestions``, one ``submit_suggestion`` call each."""
+    calls = [ToolCall(mcp(SUBMIT_TOOL_NAME), item, pieces=7) for item in suggestions]
+    return Turn(text=text, tool_calls=calls)
+
+
+def _finish(arguments: dict[str, Any] = FINISH_INPUT, text: Sequence[str] = ()) -> Turn:
+    return Turn(text=text, tool_calls=[ToolCall(mcp(FINISH_TOOL_NAME), arguments)])
+
+
+def _deliver(text: Sequence[str] = ()) -> Turn:
+    """One turn that submits the three ``SUGGESTIONS`` and calls ``finish``."""
+    calls = [ToolCall(mcp(SUBMIT_TOOL_NAME), item, pieces=7) for item in SUGGESTIONS]
+    return Turn(text=text, tool_calls=[*calls, ToolCall(mcp(FINISH_TOOL_NAME), FINISH_INPUT)])
+
+
+# Never asked for: a runtime that stops when it should leaves it in the script.
+NEVER = Turn(text=["This turn must never be requested."])
+
+
+def _results(fake: FakeAnthropic, request: int) -> list[tuple[bool, str]]:
+    """The tool results (is_error, text) the model got back in request number ``request``."""
+    return [
+        (bool(block.get("is_error")), tool_result_text(block))
+        for block in fake.requests[request].tool_results()
+    ]
+
+
+def _of(events: list[ServerSentEvent], name: str) -> list[dict[str, Any]]:
+    return [event.json() for event in events if event.event == name]
 
 
 def _runtime_children() -> list[int]:
@@ -139,10 +184,16 @@ async def test_full_run_streams_the_narrative_runs_our_tools_and_returns_suggest
         ),
         Turn(
             text=["Here are my suggestions."],
-            tool_calls=[ToolCall(mcp(SUBMIT_TOOL_NAME), VALID_PLAN, pieces=9)],
+            tool_calls=[ToolCall(mcp(SUBMIT_TOOL_NAME), item, pieces=9) for item in SUGGESTIONS],
             usage=Usage(input_tokens=100, output_tokens=400, cache_read_input_tokens=1500),
+        ),
+        Turn(
+            text=["Done."],
+            tool_calls=[ToolCall(mcp(FINISH_TOOL_NAME), FINISH_INPUT)],
+            usage=Usage(input_tokens=50, output_tokens=10, cache_read_input_tokens=1600),
             model="claude-sonnet-4-5-20250929",
         ),
+        NEVER,
     ]
 
     result, sink = await play(make_provider(), fake_anthropic, script, plan_request(repo))
@@ -155,29 +206,33 @@ async def test_full_run_streams_the_narrative_runs_our_tools_and_returns_suggest
         "\n\nReading the page ",
         "and its data source.",
         "\n\nHere are my suggestions.",
+        "\n\nDone.",
     ]
     assert [tool for tool, _ in sink.activities] == ["Read", "Glob", "Read", "Grep"]
     assert "CLAUDE.md" in sink.activities[0][1]
     assert "src/**/*.tsx" in sink.activities[1][1]
     assert PAGE in sink.activities[2][1]
     assert "getCollections" in sink.activities[3][1]
+    # Each suggestion went to the sink as it was submitted; drafting began with the first.
+    assert [s.title for s in sink.suggestions] == [s["title"] for s in SUGGESTIONS]
+    assert sink.phases == [ProgressPhase.DRAFTING]
 
-    # The structured result, and what the API reported.
-    assert [s.title for s in result.suggestions] == [s["title"] for s in VALID_PLAN["suggestions"]]
+    # The result: the suggestions sent, finish's context, what the API reported.
+    assert result.suggestions == tuple(sink.suggestions)
     assert result.suggestions[0].implementation_considerations == [
         "Consideration 1.1",
         "Consideration 1.2",
     ]
-    assert result.context == VALID_PLAN["context"]
+    assert result.context == CONTEXT
     assert result.model == "claude-sonnet-4-5-20250929"
-    assert result.retry_count == 0
+    assert result.retry_count == 0 and result.notice is None
     usage = result.token_usage
-    assert (usage.input_tokens, usage.output_tokens) == (1800, 490)
+    assert (usage.input_tokens, usage.output_tokens) == (1850, 500)
     assert usage.cache_creation_input_tokens == 1000
-    assert usage.cache_read_input_tokens == 3800
+    assert usage.cache_read_input_tokens == 5400
 
-    # The run stopped at the accepted submission: no extra model turn after it.
-    assert len(fake_anthropic.requests) == 4 and fake_anthropic.remaining == 0
+    # The run stopped at the accepted finish: no model turn after it.
+    assert len(fake_anthropic.requests) == 5 and fake_anthropic.remaining == 1
 
     # What the runtime sent: our system prompt, our tools only, the key, the prompt.
     first = fake_anthropic.requests[0]
@@ -189,12 +244,13 @@ async def test_full_run_streams_the_narrative_runs_our_tools_and_returns_suggest
         first.headers.get("x-api-key", ""),
         first.headers.get("authorization", "")[7:],
     )
-    ours = [mcp(name) for name in ("Glob", "Grep", "Read", SUBMIT_TOOL_NAME)]
+    ours = [mcp(name) for name in ("Glob", "Grep", "Read", SUBMIT_TOOL_NAME, FINISH_TOOL_NAME)]
     assert sorted(name for name in first.tool_names if name.startswith("mcp__")) == sorted(ours)
     for builtin in ("Read", "Glob", "Grep", "Bash", "Edit", "Write", "WebFetch", "Task"):
         assert builtin not in first.tool_names
-    submit_tool = next(t for t in first.body["tools"] if t["name"] == mcp(SUBMIT_TOOL_NAME))
-    assert submit_tool["input_schema"] == plan_schema()
+    tools = {tool["name"]: tool for tool in first.body["tools"]}
+    assert tools[mcp(SUBMIT_TOOL_NAME)]["input_schema"] == suggestion_schema()
+    assert tools[mcp(FINISH_TOOL_NAME)]["input_schema"] == finish_schema()
     assert "Collections page" in json.dumps(first.body["messages"][0])
 
     # The results of OUR tools went back to the model.
@@ -206,6 +262,14 @@ async def test_full_run_streams_the_narrative_runs_our_tools_and_returns_suggest
     page, grep_result = fake_anthropic.requests[3].tool_results()
     assert PAGE_MARKER in tool_result_text(page)
     assert "src/lib/collections.ts" in tool_result_text(grep_result)
+    accepted = _results(fake_anthropic, 4)
+    assert [is_error for is_error, _ in accepted] == [False, False, False]
+    assert accepted[0][1].startswith(
+        "Suggestion 1 accepted and shown to the user, with 1 verified evidence item. "
+        "Submit the next one (3 at least)."
+    )
+    assert accepted[2][1].startswith("Suggestion 3 accepted")
+    assert f"or call {FINISH_TOOL_NAME}." in accepted[2][1]
 
     # Nothing of the repository configured the runtime, and no transcript was kept.
     assert not (repo / "HOOK_RAN").exists()
@@ -218,7 +282,7 @@ async def test_the_sandbox_holds_and_user_text_is_never_expanded_as_a_file_menti
 ) -> None:
     escape = ToolCall(mcp("Read"), {"path": "../../../../../../etc/passwd"})
     secret = ToolCall(mcp("Read"), {"path": ".env"})
-    script = [Turn(text=["Trying."], tool_calls=[escape, secret]), _submit()]
+    script = [Turn(text=["Trying."], tool_calls=[escape, secret]), _deliver()]
     request = plan_request(repo, additional_context="See @.env and @/etc/passwd for details")
 
     result, _ = await play(make_provider(), fake_anthropic, script, request)
@@ -235,62 +299,283 @@ async def test_request_model_and_custom_agent_set_the_model_tools_and_prompt(
 ) -> None:
     request = plan_request(repo, model="claude-haiku-4-5", agent=READER_AGENT)
 
-    result, _ = await play(make_provider(), fake_anthropic, [_submit()], request)
+    result, _ = await play(make_provider(), fake_anthropic, [_deliver()], request)
 
     first = fake_anthropic.requests[0]
     assert first.body["model"] == "claude-haiku-4-5" and result.model == "claude-haiku-4-5"
-    assert sorted(n for n in first.tool_names if n.startswith("mcp__")) == [
-        mcp("Read"),
-        mcp(SUBMIT_TOOL_NAME),
-    ]
+    assert sorted(n for n in first.tool_names if n.startswith("mcp__")) == sorted(
+        [mcp("Read"), mcp(SUBMIT_TOOL_NAME), mcp(FINISH_TOOL_NAME)]
+    )
     system = json.dumps(first.body["system"])
     assert "You only read files. Never search." in system and "Careful reader" in system
 
 
-# -- structured output and its retries -----------------------------------------------------
+# -- suggestions through the service: evidence verified, sent one by one --------------------
 
 
-async def test_invalid_submission_is_fed_back_and_the_valid_retry_counts_one(
+async def test_a_run_that_cites_correctly_sends_each_suggestion_as_it_comes(
     fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
 ) -> None:
-    script = [_submit(INVALID_PLAN, text=["Submitting."]), _submit(text=["Fixed it."])]
+    fake_anthropic.play(
+        [
+            Turn(text=["Reading the page."], tool_calls=[ToolCall(mcp("Read"), {"path": PAGE})]),
+            _submit(SUGGESTIONS[0], text=["The grid first."]),
+            _submit(SUGGESTIONS[1]),
+            _submit(SUGGESTIONS[2]),
+            _finish(),
+            NEVER,
+        ]
+    )
+
+    events = await job_events(make_provider(), plan_request(repo))
+
+    names = [event.event for event in events]
+    sent = _of(events, "suggestion")
+    # Each suggestion as the model submitted it (every item verified), in order, then complete.
+    assert [item["index"] for item in sent] == [0, 1, 2]
+    assert [item["suggestion"] for item in sent] == SUGGESTIONS
+    assert [name for name in names if name in ("suggestion", "complete", "error")] == [
+        "suggestion",
+        "suggestion",
+        "suggestion",
+        "complete",
+    ]
+    assert names[-1] == "complete"
+    complete = events[-1].json()
+    assert complete["suggestions"] == [item["suggestion"] for item in sent]
+    assert complete["evidenceStats"] == {"cited": 3, "verified": 3, "dropped": 0}
+    assert complete["retryCount"] == 0
+    assert complete["context"] == CONTEXT
+    assert complete["provider"] == "claude-agent-sdk" and "notice" not in complete
+
+    # Progress: drafting begins before the first suggestion leaves, and only moves forward.
+    progress = [(i, event.json()) for i, event in enumerate(events) if event.event == "progress"]
+    phases = list(dict.fromkeys(data["phase"] for _, data in progress))
+    assert phases == ["exploring", "drafting", "verifying"]
+    drafting = next(i for i, data in progress if data["phase"] == "drafting")
+    assert drafting < names.index("suggestion")
+    assert [data["percent"] for _, data in progress][-1] == 100
+
+    # The model heard of each acceptance; the runtime stopped at the accepted finish.
+    assert [_results(fake_anthropic, n)[0][1][:22] for n in (2, 3, 4)] == [
+        "Suggestion 1 accepted ",
+        "Suggestion 2 accepted ",
+        "Suggestion 3 accepted ",
+    ]
+    assert len(fake_anthropic.requests) == 5 and fake_anthropic.remaining == 1
+    assert _runtime_children() == []
+
+
+async def test_evidence_that_fails_goes_back_to_the_model_and_the_fix_is_sent(
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    missing = "src/app/collections/CollectionGrid.tsx"
+    grid = evidence(PAGE, GRID_LINE, GRID_LINE, GRID_QUOTE)
+    fetch = evidence(LIB, 2, 2, FETCH_QUOTE)
+    shifted = evidence(LIB, 1, 1, FETCH_QUOTE)  # the quote is on line 2
+    past_end = evidence(PAGE, 40, 41, GRID_QUOTE)  # the page has 6 lines
+    fake_anthropic.play(
+        [
+            _submit(suggestion_input(1, grid, evidence(missing, 1, 3, "export function"))),
+            _submit(suggestion_input(1, grid)),  # the missing file's item removed
+            _submit(suggestion_input(2, shifted, past_end)),
+            _submit(suggestion_input(2, fetch, past_end)),  # one fixed, one still wrong
+            _submit(SUGGESTIONS[2]),
+            _finish(),
+            NEVER,
+        ]
+    )
+
+    events = await job_events(make_provider(), plan_request(repo))
+
+    # The model was told what failed and why, each time as an error result.
+    ((is_error, missing_file),) = _results(fake_anthropic, 1)
+    assert is_error
+    assert missing_file.startswith(
+        'Suggestion "Suggestion 1 for the collections page": 1 of 2 evidence items could not '
+        "be verified against the repository:\n"
+        f"- evidence 2 ({missing}, lines 1-3): no such file: {missing}\n"
+        "Submit the suggestion again with each of these items fixed or removed"
+    )
+    ((is_error, accepted),) = _results(fake_anthropic, 2)
+    assert not is_error and accepted.startswith("Suggestion 1 accepted")
+    ((is_error, wrong_lines),) = _results(fake_anthropic, 3)
+    assert is_error
+    assert wrong_lines.startswith(
+        'Suggestion "Suggestion 2 for the collections page": 2 of 2 evidence items could not '
+        "be verified against the repository, so it has no verified evidence and cannot be "
+        "shown:\n"
+        f"- evidence 1 ({LIB}, line 1): the quote does not occur in line 1 of {LIB} (it occurs "
+        "at line 2); the lines read:\n  export async function getCollections() {\n"
+        f"- evidence 2 ({PAGE}, lines 40-41): {PAGE} has 6 lines; lines 40-41 do not exist. "
+        "The quote occurs at line 5.\n"
+    )
+    ((is_error, kept_one),) = _results(fake_anthropic, 4)
+    assert not is_error
+    assert kept_one.startswith(
+        "Suggestion 2 accepted and shown to the user, with 1 verified evidence item. "
+        "Evidence items 2 could not be verified and were dropped."
+    )
+
+    # Only what the repository bears out was sent: the fixes, with their verified items.
+    sent = _of(events, "suggestion")
+    assert [item["index"] for item in sent] == [0, 1, 2]
+    assert [item["suggestion"]["evidence"] for item in sent] == [
+        [grid],
+        [fetch],
+        SUGGESTIONS[2]["evidence"],
+    ]
+    complete = events[-1].json()
+    assert events[-1].event == "complete"
+    assert complete["suggestions"] == [item["suggestion"] for item in sent]
+    # cited: 2 + 0 (the verified item kept) + 2 + 2 + 1; dropped: the range still wrong.
+    assert complete["evidenceStats"] == {"cited": 7, "verified": 3, "dropped": 1}
+    assert complete["retryCount"] == 2  # two suggestions sent back once each
+    assert len(fake_anthropic.requests) == 6 and fake_anthropic.remaining == 1
+
+
+async def test_nothing_unverified_is_sent_and_a_model_that_never_cites_fails(
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    made_up = evidence(PAGE, GRID_LINE, GRID_LINE, "return <CollectionList paged />")
+    uncited = {**suggestion_input(1), "evidence": []}
+    fake_anthropic.play(
+        [
+            _submit(uncited),  # invalid input: a structured retry (1 of 2)
+            _submit(suggestion_input(1, made_up)),  # sent back to be fixed
+            _submit(suggestion_input(1, made_up)),  # still nothing verified: dropped (2 of 2)
+            _submit(suggestion_input(2, made_up)),  # sent back to be fixed
+            _submit(suggestion_input(2, made_up)),  # dropped: the retries have run out
+            NEVER,
+        ]
+    )
+
+    events = await job_events(make_provider(), plan_request(repo))
+
+    ((is_error, no_evidence),) = _results(fake_anthropic, 1)
+    assert (
+        is_error
+        and (
+            f"The {SUBMIT_TOOL_NAME} input was not valid (evidence: List should have at least 1 "
+            "item after validation, not 0)"
+        )
+        in no_evidence
+    )
+    ((is_error, made_up_quote),) = _results(fake_anthropic, 2)
+    assert is_error and "the quote does not occur in line 5 of" in made_up_quote
+    ((is_error, dropped),) = _results(fake_anthropic, 3)
+    assert is_error and dropped.startswith(
+        'Suggestion "Suggestion 1 for the collections page" was dropped: none of its '
+        "evidence could be verified, so the user will not see it."
+    )
+    # The run failed without a suggestion event, and stopped without another model turn.
+    assert [event.event for event in events if event.event in ("suggestion", "complete")] == []
+    assert events[-1].event == "error"
+    error = events[-1].json()
+    assert error["code"] == "PROVIDER_ERROR"
+    assert error["message"].startswith(
+        "The model did not return valid suggestions after 2 retries; try again. (Last problem: "
+        'no evidence of "Suggestion 2 for the collections page" could be verified)'
+    )
+    assert ANTHROPIC_KEY not in json.dumps([event.data for event in events])
+    assert len(fake_anthropic.requests) == 5 and fake_anthropic.remaining == 1
+    assert _runtime_children() == []
+
+
+# -- invalid inputs and early ends -------------------------------------------------------------
+
+
+async def test_invalid_inputs_are_refused_with_our_feedback_and_count_as_retries(
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    # The SDK's MCP server checks inputs against the schema before any handler runs (the
+    # runtime does not): our hook refuses them first, so that they count and say all that
+    # is wrong.
+    calls = [ToolCall(mcp(SUBMIT_TOOL_NAME), item, pieces=7) for item in SUGGESTIONS]
+    script = [
+        _submit(INVALID_SUGGESTION, text=["Submitting."]),
+        Turn(text=["Fixed it."], tool_calls=[*calls, ToolCall(mcp(FINISH_TOOL_NAME), {})]),
+        _finish(),
+        NEVER,
+    ]
 
     result, sink = await play(make_provider(), fake_anthropic, script, plan_request(repo))
 
-    assert result.retry_count == 1
-    assert len(result.suggestions) == 3
+    assert result.retry_count == 2
+    assert len(result.suggestions) == 3 and len(sink.suggestions) == 3
+    assert result.context == CONTEXT
     assert sink.narrative == "Submitting.\n\nFixed it."
-    # parse_plan's feedback, word for word, went back to the model as an error result.
-    (feedback,) = fake_anthropic.requests[1].tool_results()
-    assert feedback["is_error"] is True
-    text = tool_result_text(feedback)
-    assert f"The {SUBMIT_TOOL_NAME} input was not valid (suggestions:" in text
-    assert f"Call {SUBMIT_TOOL_NAME} again with a corrected input." in text
+    # parse_suggestion's / parse_finish's feedback went back to the model as error results.
+    ((is_error, feedback),) = _results(fake_anthropic, 1)
+    assert is_error
+    assert (
+        f"The {SUBMIT_TOOL_NAME} input was not valid (effort: Input should be 'small', 'medium' "
+        f"or 'large'). Call {SUBMIT_TOOL_NAME} again with a corrected input."
+    ) in feedback
+    assert "Input validation error" not in feedback  # not the SDK's own check
+    *accepted, (is_error, finish_feedback) = _results(fake_anthropic, 2)
+    assert [error for error, _ in accepted] == [False, False, False]
+    assert is_error
+    assert f"The {FINISH_TOOL_NAME} input was not valid (context: Field required)" in (
+        finish_feedback
+    )
+    assert len(fake_anthropic.requests) == 3 and fake_anthropic.remaining == 1
 
 
-async def test_a_turn_without_a_submission_is_followed_up_as_a_retry(
+async def test_an_early_end_is_followed_up_and_finish_is_refused_once_below_three(
     fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
 ) -> None:
-    script = [Turn(text=["Here are some ideas in prose."]), _submit()]
+    script = [
+        Turn(text=["Here are some ideas in prose."]),
+        _submit(SUGGESTIONS[0]),
+        _finish(),
+        _finish(),
+        NEVER,
+    ]
 
-    result, _ = await play(make_provider(), fake_anthropic, script, plan_request(repo))
+    result, sink = await play(make_provider(), fake_anthropic, script, plan_request(repo))
 
-    assert result.retry_count == 1
+    assert result.retry_count == 1  # the prose; a refused finish is not a retry
     follow_up = json.dumps(fake_anthropic.requests[1].body["messages"][-1])
-    assert f"without calling the {SUBMIT_TOOL_NAME} tool" in follow_up
+    assert f"without calling the {FINISH_TOOL_NAME} tool" in follow_up
+    ((is_error, refused),) = _results(fake_anthropic, 3)
+    assert is_error and refused.startswith(
+        "Only 1 suggestion(s) were accepted; submit at least 3 if the code supports them. "
+        f"Or call {FINISH_TOOL_NAME} again to end as it is."
+    )
+    assert [s.title for s in result.suggestions] == [SUGGESTIONS[0]["title"]]
+    assert result.suggestions == tuple(sink.suggestions)
+    assert result.context == CONTEXT
+    assert result.notice is not None and "only 1 suggestion(s)" in result.notice
+    assert len(fake_anthropic.requests) == 4 and fake_anthropic.remaining == 1
+
+
+async def test_a_turn_that_ends_in_prose_after_three_suggestions_ends_the_run(
+    fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
+) -> None:
+    script = [_submit(*SUGGESTIONS), Turn(text=["That is all."]), NEVER]
+
+    result, sink = await play(make_provider(), fake_anthropic, script, plan_request(repo))
+
+    assert result.suggestions == tuple(sink.suggestions) and len(result.suggestions) == 3
+    assert result.context == RAN_OUT  # finish never came: no context from the model
+    assert result.retry_count == 0
+    assert len(fake_anthropic.requests) == 2 and fake_anthropic.remaining == 1
 
 
 async def test_retries_run_out_after_the_configured_count(
     fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
 ) -> None:
-    script = [_submit(INVALID_PLAN), _submit(INVALID_PLAN)]
+    script = [_submit(INVALID_SUGGESTION), _submit(INVALID_SUGGESTION), NEVER]
 
-    error, _ = await play_to_failure(
+    error, sink = await play_to_failure(
         make_provider(structured_retries=1), fake_anthropic, script, plan_request(repo)
     )
 
     assert "did not return valid suggestions after 1 retries" in str(error)
-    assert fake_anthropic.remaining == 0 and len(fake_anthropic.requests) == 2
+    assert "effort: Input should be" in str(error)
+    assert sink.suggestions == []
+    assert len(fake_anthropic.requests) == 2 and fake_anthropic.remaining == 1
 
 
 async def test_a_model_that_never_submits_is_stopped_by_the_turn_limit(
@@ -343,7 +628,7 @@ async def test_an_unknown_model_is_named(
 async def test_overloaded_then_success_is_retried_by_the_runtime(
     fake_anthropic: FakeAnthropic, make_provider: MakeProvider, repo: Path
 ) -> None:
-    script: list[Step] = [HttpError(529, "overloaded_error"), _submit(text=["Done."])]
+    script: list[Step] = [HttpError(529, "overloaded_error"), _deliver(text=["Done."])]
 
     result, sink = await play(make_provider(), fake_anthropic, script, plan_request(repo))
 
@@ -370,7 +655,7 @@ async def test_a_response_that_breaks_off_after_text_is_not_retried_into_repeate
     # (the pause lets the text reach the runtime before the cut: cut at once, the runtime can
     # drop the partial response unseen, and its retry is then safe and allowed)
     broken = Turn(text=["I'll start ", "by reading"], cut_after_text=True, delay_s=0.2)
-    script = [broken, _submit()]
+    script = [broken, _deliver()]
 
     error, sink = await play_to_failure(make_provider(), fake_anthropic, script, plan_request(repo))
 

@@ -12,6 +12,7 @@ import pytest
 
 from feature_planner.agent.base import PlanRequest, PlanResult, Provider, RunSink
 from feature_planner.agent.evidence import SuggestionCheck, retry_message
+from feature_planner.agent.providers import ScriptedProvider
 from feature_planner.jobs.memory import MemoryJobStore
 from feature_planner.jobs.relay import Subscriber
 from feature_planner.jobs.runner import JobRun
@@ -199,3 +200,38 @@ def test_a_failed_run_never_shows_100(repo: Path) -> None:
     events = asyncio.run(run(Submitting(script), repo))
     assert events[-1].event == "error"
     assert all(e.json()["percent"] < 100 for e in events if e.event == "progress")
+
+
+def test_a_suggestion_that_cites_nothing_is_never_sent_by_an_engine_that_must_cite(
+    repo: Path,
+) -> None:
+    checks: list[SuggestionCheck] = []
+
+    async def script(sink: RunSink) -> None:
+        checks.append(await sink.suggestion(suggestion("uncited")))
+        checks.append(await sink.suggestion(suggestion("cited", GOOD)))
+
+    events = asyncio.run(run(Submitting(script), repo))
+    assert [item["title"] for item in sent(events)] == ["cited"]
+    assert [check.index for check in checks] == [None, 0]
+    assert events[-1].json()["evidenceStats"] == {"cited": 1, "verified": 1, "dropped": 0}
+
+
+def test_a_suggestion_sent_back_and_never_fixed_counts_as_dropped(repo: Path) -> None:
+    async def script(sink: RunSink) -> None:
+        first = await sink.suggestion(suggestion("abandoned", GOOD, MISSING), last_attempt=False)
+        assert first.index is None
+        await sink.suggestion(suggestion("fixed elsewhere", GOOD))  # moves on
+        second = await sink.suggestion(suggestion("left at the end", MISSING), last_attempt=False)
+        assert second.index is None
+
+    events = asyncio.run(run(Submitting(script), repo))
+    assert [item["title"] for item in sent(events)] == ["fixed elsewhere"]
+    # cited: 2 + 1 + 1; verified: 1; dropped: both items of the first, the one of the last.
+    assert events[-1].json()["evidenceStats"] == {"cited": 4, "verified": 1, "dropped": 3}
+
+
+def test_the_scripted_double_plays_uncited_suggestions_as_given(repo: Path) -> None:
+    events = asyncio.run(run(ScriptedProvider(["text"]), repo))
+    assert len(sent(events)) == 3
+    assert events[-1].json()["evidenceStats"] == {"cited": 0, "verified": 0, "dropped": 0}

@@ -86,10 +86,11 @@ class RunSink(Protocol):
     ) -> SuggestionCheck:
         """Submit one suggestion: its evidence is verified against the repository, and it
         is sent to the clients at once with its verified items if it passes, or if this is
-        its ``last_attempt`` and some item passed. The check says what failed and why
-        (``evidence.retry_message``): on another attempt pass it as ``previous``. A
-        provider that returns its suggestions only in its ``PlanResult`` has them submitted
-        there, in order, once each."""
+        its ``last_attempt`` and some item passed. The check says where it was sent
+        (``index``; None: it was not), and what failed and why (``evidence.retry_message``):
+        on another attempt pass it as ``previous``; one never submitted again is given up.
+        A provider that returns its suggestions only in its ``PlanResult`` has them
+        submitted there, in order, once each."""
 
 
 class Provider(ABC):
@@ -97,6 +98,9 @@ class Provider(ABC):
     a failure the user can act on is raised as ``ProviderError``."""
 
     name: str
+    # False only for an engine that plays given suggestions as they are (the scripted test
+    # double): its uncited suggestions are sent unchecked. Every real engine cites.
+    requires_evidence: bool = True
 
     @property
     def models(self) -> Sequence[str]:

@@ -168,6 +168,7 @@ class SuggestionCheck:
 
     suggestion: Suggestion
     verdicts: tuple[Verdict, ...]  # one per item cited, in order
+    index: int | None = None  # where the suggestion was sent (from 0); None: it was not
 
     @property
     def cited(self) -> int:

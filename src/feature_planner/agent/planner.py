@@ -1,41 +1,84 @@
-"""What every AI provider shares: the prompts, and the structured result and its checks.
+"""What every AI provider asks of its model: the prompts, and the two tools that end a run.
 
-A provider streams the model's narrative through the ``RunSink``, lets the model use the
-repository tools, and ends when the model calls ``submit_suggestions`` (a tool whose input
-schema is ``PlanOutput``). ``parse_plan`` validates that input; on failure the provider
-feeds ``InvalidPlanError.feedback`` back to the model and asks again, up to the configured
-number of retries.
+The model submits its suggestions one at a time with ``submit_suggestion`` (a tool whose input
+schema is ``SuggestionInput``: the suggestion, its 1-5 evidence items, effort and impact),
+and ends the run with ``finish`` (``FinishInput``: what it looked at). ``parse_suggestion``
+and ``parse_finish`` validate those inputs; on failure ``InvalidPlanError.feedback`` says
+what to fix, for the provider to send back to the model. What happens to a valid submission
+(its evidence verified, the suggestion sent or sent back) is the conversation's part
+(``providers.conversation.Submissions``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..models import Suggestion
+from ..models import Effort, Evidence, Impact, Suggestion
 from .base import PlanRequest
+from .evidence import MAX_EVIDENCE
 from .profile import DEFAULT_AGENT, AgentProfile
 
 __all__ = [
+    "FINISH_TOOL_DESCRIPTION",
+    "FINISH_TOOL_NAME",
+    "MAX_SUGGESTIONS",
+    "MIN_SUGGESTIONS",
     "SUBMIT_TOOL_DESCRIPTION",
     "SUBMIT_TOOL_NAME",
+    "FinishInput",
     "InvalidPlanError",
-    "PlanOutput",
-    "parse_plan",
-    "plan_schema",
+    "SuggestionInput",
+    "finish_schema",
+    "parse_finish",
+    "parse_suggestion",
+    "suggestion_schema",
     "system_prompt",
     "user_prompt",
 ]
 
-SUBMIT_TOOL_NAME = "submit_suggestions"
+MIN_SUGGESTIONS = 3
+MAX_SUGGESTIONS = 5
+SUBMIT_TOOL_NAME = "submit_suggestion"
+FINISH_TOOL_NAME = "finish"
 SUBMIT_TOOL_DESCRIPTION = (
-    "Submit the final feature suggestions (3 to 5) and a short summary of what you looked "
-    "at. Call it exactly once, at the end."
+    f"Submit ONE feature suggestion; call it once per suggestion ({MIN_SUGGESTIONS} to "
+    f"{MAX_SUGGESTIONS} in all), as soon as each is ready. Cite 1 to {MAX_EVIDENCE} evidence "
+    "items from files you have read: the path relative to the repository root, the exact "
+    "lines (startLine and endLine, 1-based, inclusive) and a quote copied verbatim from those "
+    "lines. Every item is checked against the repository before the user sees the "
+    "suggestion; the result tells you what failed, so you can submit it again fixed."
+)
+FINISH_TOOL_DESCRIPTION = (
+    f"End the run once you have submitted {MIN_SUGGESTIONS} to {MAX_SUGGESTIONS} suggestions, "
+    "with a short summary of what you looked at."
 )
 
 
-class _PlannedSuggestion(BaseModel):
+class _Quoted(BaseModel):
+    """One evidence item as the model writes it (the wire's field names)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: Annotated[str, Field(min_length=1, max_length=500)]
+    startLine: Annotated[int, Field(ge=1)]
+    endLine: Annotated[int, Field(ge=1)]
+    quote: Annotated[str, Field(min_length=1, max_length=2000)]
+
+    @model_validator(mode="after")
+    def _lines_in_order(self) -> _Quoted:
+        if self.endLine < self.startLine:
+            raise ValueError(
+                f"endLine ({self.endLine}) is before startLine ({self.startLine}): lines are "
+                "1-based and inclusive, endLine >= startLine"
+            )
+        return self
+
+
+class SuggestionInput(BaseModel):
+    """The input of the ``submit_suggestion`` tool."""
+
     model_config = ConfigDict(extra="forbid")
 
     title: Annotated[str, Field(min_length=3, max_length=200)]
@@ -45,31 +88,42 @@ class _PlannedSuggestion(BaseModel):
         list[Annotated[str, Field(min_length=1, max_length=1000)]],
         Field(min_length=1, max_length=10),
     ]
+    evidence: Annotated[list[_Quoted], Field(min_length=1, max_length=MAX_EVIDENCE)]
+    effort: Effort
+    impact: Impact
+
+    def to_suggestion(self) -> Suggestion:
+        """The suggestion, its evidence still unchecked."""
+        return Suggestion(
+            title=self.title,
+            rationale=self.rationale,
+            description=self.description,
+            implementation_considerations=self.implementationConsiderations,
+            evidence=[
+                Evidence(
+                    path=item.path,
+                    start_line=item.startLine,
+                    end_line=item.endLine,
+                    quote=item.quote,
+                )
+                for item in self.evidence
+            ],
+            effort=self.effort,
+            impact=self.impact,
+        )
 
 
-class PlanOutput(BaseModel):
-    """The input of the ``submit_suggestions`` tool."""
+class FinishInput(BaseModel):
+    """The input of the ``finish`` tool."""
 
     model_config = ConfigDict(extra="forbid")
 
-    suggestions: Annotated[list[_PlannedSuggestion], Field(min_length=3, max_length=5)]
     context: Annotated[str, Field(min_length=1, max_length=2000)]
 
-    def to_suggestions(self) -> list[Suggestion]:
-        return [
-            Suggestion(
-                title=item.title,
-                rationale=item.rationale,
-                description=item.description,
-                implementation_considerations=item.implementationConsiderations,
-            )
-            for item in self.suggestions
-        ]
 
-
-def plan_schema() -> dict[str, Any]:
-    """The JSON schema of ``PlanOutput``, inlined (no ``$ref``) for providers' tool APIs."""
-    schema = PlanOutput.model_json_schema()
+def _inlined_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema with no ``$ref``, as providers' tool APIs want it."""
+    schema = model.model_json_schema()
     definitions = schema.pop("$defs", {})
 
     def inline(node: Any) -> Any:
@@ -85,29 +139,51 @@ def plan_schema() -> dict[str, Any]:
     return result
 
 
+def suggestion_schema() -> dict[str, Any]:
+    """The input schema of ``submit_suggestion``."""
+    return _inlined_schema(SuggestionInput)
+
+
+def finish_schema() -> dict[str, Any]:
+    """The input schema of ``finish``."""
+    return _inlined_schema(FinishInput)
+
+
 class InvalidPlanError(Exception):
-    """The model's result does not fit ``PlanOutput``; ``feedback`` tells it what to fix."""
+    """A tool input does not fit its schema; ``feedback`` tells the model what to fix."""
 
     def __init__(self, feedback: str) -> None:
         super().__init__(feedback)
         self.feedback = feedback
 
 
-def parse_plan(raw: Any) -> PlanOutput:
-    """Validate the model's ``submit_suggestions`` input (a dict, or a JSON string)."""
+_Input = TypeVar("_Input", bound=BaseModel)
+
+
+def _parse(model: type[_Input], tool: str, raw: Any) -> _Input:
     try:
         if isinstance(raw, str | bytes):
-            return PlanOutput.model_validate_json(raw)
-        return PlanOutput.model_validate(raw)
+            return model.model_validate_json(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc']) or 'input'}: {error['msg']}"
             for error in exc.errors(include_url=False)[:10]
         )
         raise InvalidPlanError(
-            f"The {SUBMIT_TOOL_NAME} input was not valid ({problems}). "
-            f"Call {SUBMIT_TOOL_NAME} again with a corrected input."
+            f"The {tool} input was not valid ({problems}). Call {tool} again with a corrected "
+            "input."
         ) from None
+
+
+def parse_suggestion(raw: Any) -> SuggestionInput:
+    """Validate a ``submit_suggestion`` input (a dict, or a JSON string)."""
+    return _parse(SuggestionInput, SUBMIT_TOOL_NAME, raw)
+
+
+def parse_finish(raw: Any) -> FinishInput:
+    """Validate a ``finish`` input (a dict, or a JSON string)."""
+    return _parse(FinishInput, FINISH_TOOL_NAME, raw)
 
 
 def system_prompt(agent: AgentProfile | None = None) -> str:
@@ -115,7 +191,8 @@ def system_prompt(agent: AgentProfile | None = None) -> str:
     return f"{profile.system_prompt}\n\nYour role: {profile.role}\nYour focus: {profile.focus}"
 
 
-def user_prompt(request: PlanRequest) -> str:
+def user_prompt(request: PlanRequest, page_map: str | None = None) -> str:
+    """The first message: the request, and what the repository map found for the page."""
     lines = [
         f"Page or component: {request.page_or_component}",
         f"Feature type: {request.feature_type.value}",
@@ -123,5 +200,11 @@ def user_prompt(request: PlanRequest) -> str:
     ]
     if request.additional_context:
         lines.append(f"Additional context from the user: {request.additional_context}")
-    lines.append("Explore the repository, then call submit_suggestions with 3 to 5 suggestions.")
+    if page_map:
+        lines += ["", "What a map of the repository found for this page:", page_map, ""]
+    lines.append(
+        f"Explore the repository, then call {SUBMIT_TOOL_NAME} once for each of "
+        f"{MIN_SUGGESTIONS} to {MAX_SUGGESTIONS} suggestions, each citing the lines it is "
+        f"based on, and call {FINISH_TOOL_NAME} at the end."
+    )
     return "\n".join(lines)

@@ -19,7 +19,10 @@ DEFAULT_AGENT = AgentProfile(
         "the page or component, read them, and look at what they use.\n"
         "While you work, narrate briefly in plain prose what you look at and what you find; "
         "the user watches this text live. Never write JSON in your narrative.\n"
-        "When you know enough, call the submit_suggestions tool exactly once with 3 to 5 "
-        "suggestions of the requested type and priority. Each names the real files involved."
+        "Then propose 3 to 5 suggestions of the requested type and priority, one "
+        "submit_suggestion call each, as soon as each is ready. Ground each in the code: cite "
+        "the lines it rests on (path, startLine, endLine, and a quote copied verbatim), name "
+        "the real files involved, and say its effort and impact. Every citation is checked "
+        "against the repository; fix what the check reports. Then call finish."
     ),
 )

@@ -44,8 +44,9 @@ class JobRun:
 
     Suggestions go out one by one as ``suggestion`` events, each once its evidence is
     verified (``agent.evidence``); ``complete`` carries exactly the suggestions sent, in
-    their order, and the evidence counts. Until every engine cites, a suggestion that
-    cites nothing is sent as it is (``require_evidence``: the contract's rule, once they do).
+    their order, and the evidence counts. A suggestion with no verified evidence is never
+    sent, unless its provider says it plays given suggestions as they are
+    (``Provider.requires_evidence``: the scripted test double).
     """
 
     def __init__(
@@ -77,9 +78,10 @@ class JobRun:
         self.state: JobState = JobState.IN_PROGRESS
         self.code: str | None = None  # the final error event's code
         self.final: CompleteEvent | ErrorEvent | None = None  # the final event, once sent
-        self.require_evidence = False
+        self.require_evidence = True
         self._root = Path(".")
         self._sent: list[Suggestion] = []
+        self._awaiting: SuggestionCheck | None = None  # sent back to be fixed, not yet again
         self._tally = EvidenceTally()
         self._progress = ProgressTracker(self._emit)
 
@@ -114,19 +116,24 @@ class JobRun:
             check = await verify_suggestion_in_thread(self._root, suggestion)
         else:
             check = SuggestionCheck(suggestion, ())
+        if self._awaiting is not None and self._awaiting is not previous:
+            self._tally.give_up(self._awaiting)  # the provider moved on without fixing it
+        self._awaiting = None
         self._tally.attempt(check, previous)
         uncited = not check.verdicts and not self.require_evidence
         if not (check.complete or uncited or last_attempt):
-            return check  # the provider has it fixed and submits it again
-        if check.sendable or uncited:
-            self._tally.send(check)
-            self._coalescer.flush()
-            self._emit(events.suggestion(len(self._sent), check.suggestion))
-            self._sent.append(check.suggestion)
-            self._progress.suggestion_ready()
-        else:
+            self._awaiting = check  # the provider has it fixed and submits it again
+            return check
+        if not (check.sendable or uncited):
             self._tally.give_up(check)
-        return check
+            return check
+        self._tally.send(check)
+        self._coalescer.flush()  # text that arrived while the evidence was checked
+        index = len(self._sent)
+        self._emit(events.suggestion(index, check.suggestion))
+        self._sent.append(check.suggestion)
+        self._progress.suggestion_ready()
+        return dataclasses.replace(check, index=index)
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -135,6 +142,7 @@ class JobRun:
     ) -> asyncio.Task[None]:
         """Run in a task of its own; ``agent`` loads the user's custom agent first."""
         self._root = request.repository
+        self.require_evidence = provider.requires_evidence
         execution = self._execute(provider, request, agent)
         if self._trace is not None:
             execution = self._trace(self, execution)
@@ -167,6 +175,9 @@ class JobRun:
                 if not self._sent:  # an engine that answers all at once: sent here, in order
                     for suggestion in result.suggestions:
                         await self.suggestion(suggestion)
+                if self._awaiting is not None:  # never fixed: given up
+                    self._tally.give_up(self._awaiting)
+                    self._awaiting = None
             # Made (and validated) here: a result that is not a valid `complete` fails the run.
             final = self._complete(result, provider, started)
             self._progress.done()

@@ -2,10 +2,10 @@
 
 One run is a conversation of rounds. Each round streams one assistant message: its
 ``text_delta``s go to the sink as they arrive (the narrative), its ``tool_use`` blocks are
-run against the repository tools and answered with ``tool_result`` blocks, and the run ends
-when the model calls ``submit_suggestions`` with an input that ``parse_plan`` accepts. An
-invalid input is answered with an error ``tool_result`` carrying the validation feedback,
-up to ``structured_retries`` times.
+answered with ``tool_result`` blocks (the repository tools, and ``submit_suggestion``, which
+the conversation checks and sends one suggestion at a time), and the run ends when the model
+calls ``finish``. What went wrong (an invalid input, evidence that failed) is answered with
+an error ``tool_result`` that says what to fix.
 
 Failures, and what becomes of them::
 
@@ -46,9 +46,9 @@ from anthropic.types import (
 from ...config import ConfigurationError
 from ...errors import ProviderError
 from ..base import PlanRequest, PlanResult, Provider, RunSink
-from ..planner import SUBMIT_TOOL_NAME, InvalidPlanError, parse_plan, system_prompt, user_prompt
+from ..planner import FINISH_TOOL_NAME, SUBMIT_TOOL_NAME, system_prompt, user_prompt
 from .backoff import CallFailure, CallRetries, retry_after_seconds
-from .conversation import SUBMIT_NOW, TRUNCATED_CALL, Conversation, Narrative
+from .conversation import SUBMIT_NOW, TRUNCATED_CALL, Conversation
 from .options import AIOptions
 
 __all__ = ["AnthropicProvider"]
@@ -131,12 +131,10 @@ class AnthropicProvider(Provider):
         for round_index in range(self._max_tool_rounds):
             last_round = round_index == self._max_tool_rounds - 1
             tool_choice: ToolChoiceParam = (
-                {"type": "tool", "name": SUBMIT_TOOL_NAME}
-                if force_submit or last_round
-                else {"type": "auto"}
+                {"type": "any"} if force_submit or last_round else {"type": "auto"}
             )
             message = await self._complete(
-                _Call(run.model, system, tool_params, tool_choice, messages), run.narrative
+                _Call(run.model, system, tool_params, tool_choice, messages), run
             )
             run.usage.add(
                 input_tokens=message.usage.input_tokens,
@@ -155,12 +153,14 @@ class AnthropicProvider(Provider):
             tool_uses = [block for block in message.content if isinstance(block, ToolUseBlock)]
             if not content:
                 # Nothing to add to the conversation: ask again, for the result this time.
-                run.retries.charge("the model returned an empty message")
+                if run.ended_without_finish("the model returned an empty message"):
+                    return run.result(None, reported_model)
                 force_submit = True
                 continue
             messages.append({"role": "assistant", "content": content})
             if not tool_uses:
-                run.retries.charge(f"the model ended its turn without calling {SUBMIT_TOOL_NAME}")
+                if run.ended_without_finish(f"the turn ended without calling {FINISH_TOOL_NAME}"):
+                    return run.result(None, reported_model)
                 messages.append({"role": "user", "content": SUBMIT_NOW})
                 force_submit = True
                 continue
@@ -171,28 +171,24 @@ class AnthropicProvider(Provider):
                 else None
             )
             results: list[ContentBlockParam] = []
-            feedback: str | None = None
             for block in tool_uses:
                 if block.id == truncated_id:
                     results.append(_tool_result(block.id, TRUNCATED_CALL, is_error=True))
-                    if block.name == SUBMIT_TOOL_NAME:
-                        feedback = "the result was cut off at the output token limit"
-                elif block.name == SUBMIT_TOOL_NAME:
-                    try:
-                        plan = parse_plan(block.input)
-                    except InvalidPlanError as exc:
-                        feedback = exc.feedback
-                        results.append(_tool_result(block.id, exc.feedback, is_error=True))
-                    else:
-                        return run.result(plan, reported_model)
+                    if block.name in (SUBMIT_TOOL_NAME, FINISH_TOOL_NAME):
+                        run.retries.charge("a tool call was cut off at the output token limit")
+                elif block.name == FINISH_TOOL_NAME:
+                    ended = run.submissions.finish(block.input)
+                    if isinstance(ended, str):
+                        return run.result(ended, reported_model)
+                    results.append(_tool_result(block.id, ended.text, is_error=True))
                 else:
                     outcome = await run.use_tool(block.name, block.input)
                     results.append(_tool_result(block.id, outcome.text, is_error=outcome.is_error))
-            if feedback is not None:
-                run.retries.charge(feedback)
             messages.append({"role": "user", "content": results})
             run.narrative.start_block()
 
+        if run.submissions.sent:  # out of rounds, with suggestions shown: end with them
+            return run.result(None, reported_model)
         raise ProviderError(
             f"The agent did not submit suggestions within {self._max_tool_rounds} rounds of "
             "tool use; try a more specific page or component"
@@ -200,16 +196,17 @@ class AnthropicProvider(Provider):
 
     # -- one API call -----------------------------------------------------------------------
 
-    async def _complete(self, call: _Call, narrative: Narrative) -> Message:
+    async def _complete(self, call: _Call, run: Conversation) -> Message:
         """One streamed assistant message, retried while retrying repeats no text."""
         retries = CallRetries(
             self._options.provider_retries, self._retry_base_delay_s, self._retry_max_delay_s
         )
+        narrative = run.narrative
         while True:
             sent_before = narrative.length
             narrative.start_block()
             try:
-                return await self._stream_message(call, narrative)
+                return await self._stream_message(call, run)
             except (
                 anthropic.AnthropicError,
                 httpx2.HTTPError,
@@ -222,7 +219,7 @@ class AnthropicProvider(Provider):
             # chained to the ProviderError that may end the run here.
             await retries.after(failure, streamed=narrative.length > sent_before)
 
-    async def _stream_message(self, call: _Call, narrative: Narrative) -> Message:
+    async def _stream_message(self, call: _Call, run: Conversation) -> Message:
         # Leaving this context, by any exception and by cancellation too, closes the
         # response: the upstream request ends at once.
         async with self._client.messages.stream(
@@ -238,9 +235,11 @@ class AnthropicProvider(Provider):
         ) as stream:
             async for event in stream:
                 if event.type == "content_block_start":
-                    narrative.start_block()
+                    run.narrative.start_block()
+                    if event.content_block.type == "tool_use":
+                        run.tool_started(event.content_block.name)
                 elif event.type == "content_block_delta" and event.delta.type == "text_delta":
-                    narrative.text(event.delta.text)
+                    run.narrative.text(event.delta.text)
             message = await stream.get_final_message()
         if message.stop_reason is None:
             raise _IncompleteStreamError("the stream ended before the message was complete")

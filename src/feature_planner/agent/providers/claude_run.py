@@ -1,11 +1,13 @@
 """One run of the ``claude-agent-sdk`` provider: what the Claude Code runtime is given, and
 what becomes of what it says.
 
-Given: the agent's repository tools and ``submit_suggestions`` as in-process MCP tools (the
-runtime's own tools are off), hooks around ``submit_suggestions``, no settings from the
-repository, no transcripts. Said: stream events become the narrative and the usage, the
-accepted submission the result, failures ``ProviderError``s without the key. Runs only
-with the optional ``claude-agent-sdk`` installed.
+Given: the agent's repository tools, ``submit_suggestion`` and ``finish`` as in-process MCP
+tools (the runtime's own tools are off; the conversation checks and sends each suggestion),
+hooks that refuse an invalid input to those two and stop the runtime once ``finish`` is
+accepted or the run has failed, no settings from the repository, no transcripts. Said:
+stream events become the narrative and the usage, the suggestions sent and ``finish``'s
+context the result, failures ``ProviderError``s without the key. Runs only with the
+optional ``claude-agent-sdk`` installed.
 """
 
 from __future__ import annotations
@@ -52,10 +54,11 @@ except ImportError:  # claude_sdk reports it before any run
 from ...errors import ProviderError
 from ..base import PlanRequest, PlanResult
 from ..planner import (
+    FINISH_TOOL_NAME,
     SUBMIT_TOOL_NAME,
     InvalidPlanError,
-    PlanOutput,
-    parse_plan,
+    parse_finish,
+    parse_suggestion,
     system_prompt,
     user_prompt,
 )
@@ -72,11 +75,16 @@ logger = logging.getLogger(__name__)
 SERVER_NAME = "repository"  # the model sees the tools as mcp__repository__Read, ...
 MAX_TOOL_RESULT_CHARS = 200_000  # above this the runtime would spill results to a file
 _NOT_RETRYABLE = frozenset({400, 401, 403, 404})
-_ACCEPTED = "Suggestions accepted. The task is complete: end your turn now without further text."
+_FINISHED = "The run is complete: end your turn now without further text."
 
 
 def _mcp_name(tool: str) -> str:
     return f"mcp__{SERVER_NAME}__{tool}"
+
+
+def _ours(mcp_name: str) -> str:
+    """The tool's own name, from the name the runtime gives it."""
+    return mcp_name.removeprefix(f"mcp__{SERVER_NAME}__")
 
 
 @functools.cache
@@ -102,12 +110,14 @@ def _runtime_transport() -> type[SubprocessCLITransport]:
 
 @dataclass
 class ClaudeRun:
-    """The state of one ``run``: what the tools saw, what the model submitted."""
+    """The state of one ``run``: what the tools saw, how the model ended it."""
 
     provider: ClaudeAgentSdkProvider
     request: PlanRequest
     conversation: Conversation
-    plan: PlanOutput | None = None
+    context: str | None = None  # ``finish``'s, once accepted
+    ended: bool = False  # the run ends now: finished, or ended with what was sent
+    failure: ProviderError | None = None  # raised in a tool, re-raised when the runtime stops
     message_output: int = 0  # output tokens of the current API response, counted so far
     model_used: str | None = None
     answer_open: bool = False  # text of an unfinished API response has reached the sink
@@ -142,18 +152,20 @@ class ClaudeRun:
                 f"The Claude Code runtime failed unexpectedly ({exc.__class__.__name__}); "
                 "see the service log"
             ) from None
-        if self.plan is None:
+        if self.failure is not None:
+            raise self.failure
+        if not self.ended:
             raise ProviderError(
                 "The Claude Code runtime stopped before the agent submitted its suggestions; "
                 "see the service log"
             )
-        return self.conversation.result(self.plan, self.model_used)
+        return self.conversation.result(self.context, self.model_used)
 
     # -- what the runtime is given ----------------------------------------------------------
 
     def _sdk_options(self) -> ClaudeAgentOptions:
         mcp_tools = self._mcp_tools()
-        submit = _mcp_name(SUBMIT_TOOL_NAME)
+        ours = f"{_mcp_name(SUBMIT_TOOL_NAME)}|{_mcp_name(FINISH_TOOL_NAME)}"
         return ClaudeAgentOptions(
             cli_path=self.provider.cli_path,
             cwd=self.request.repository,
@@ -173,14 +185,15 @@ class ClaudeRun:
             env=self.provider.runtime_env(),
             extra_args={"no-session-persistence": None},
             hooks={
-                "PreToolUse": [HookMatcher(matcher=submit, hooks=[self._before_submit])],
-                "PostToolUse": [HookMatcher(matcher=submit, hooks=[self._after_submit])],
+                "PreToolUse": [HookMatcher(matcher=ours, hooks=[self._before_ours])],
+                "PostToolUse": [HookMatcher(matcher=ours, hooks=[self._after_ours])],
             },
             stderr=self._on_stderr,
         )
 
     def _mcp_tools(self) -> list[SdkMcpTool[Any]]:
-        """The repository tools, then ``submit_suggestions``, as in-process MCP tools."""
+        """The repository tools, then ``submit_suggestion`` and ``finish``, as in-process MCP
+        tools."""
         return [
             SdkMcpTool(
                 name=definition.name,
@@ -188,35 +201,58 @@ class ClaudeRun:
                 input_schema=definition.input_schema,
                 handler=self._handler(definition.name),
                 annotations=None
-                if definition.name == SUBMIT_TOOL_NAME
+                if definition.name in (SUBMIT_TOOL_NAME, FINISH_TOOL_NAME)
                 else ToolAnnotations(readOnlyHint=True, maxResultSizeChars=MAX_TOOL_RESULT_CHARS),
             )
             for definition in self.conversation.tool_definitions()
         ]
 
     def _handler(self, name: str) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]:
-        async def use_repository(args: dict[str, Any]) -> dict[str, Any]:
-            outcome = await self.conversation.use_tool(name, args)
+        async def use_tool(args: dict[str, Any]) -> dict[str, Any]:
+            if self.ended or self.failure is not None:
+                return _tool_result(_FINISHED, is_error=True)
+            try:
+                outcome = await self.conversation.use_tool(name, args)
+            except ProviderError as exc:  # the retries ran out: the runtime is stopped
+                self.failure = exc
+                return _tool_result(str(exc), is_error=False)  # see _after_ours
             return _tool_result(outcome.text, is_error=outcome.is_error)
 
-        async def submit(args: dict[str, Any]) -> dict[str, Any]:
+        async def finish(args: dict[str, Any]) -> dict[str, Any]:
+            if self.ended or self.failure is not None:
+                return _tool_result(_FINISHED)
             try:
-                plan = parse_plan(args)
-            except InvalidPlanError as exc:
-                return _tool_result(exc.feedback, is_error=True)
-            if self.plan is None:
-                self.plan = plan
-            return _tool_result(_ACCEPTED)
+                ended = self.conversation.submissions.finish(args)
+            except ProviderError as exc:
+                self.failure = exc
+                return _tool_result(str(exc), is_error=False)  # see _after_ours
+            if isinstance(ended, str):
+                self.context, self.ended = ended, True
+                return _tool_result(_FINISHED)
+            return _tool_result(ended.text, is_error=True)
 
-        return submit if name == SUBMIT_TOOL_NAME else use_repository
+        return finish if name == FINISH_TOOL_NAME else use_tool
 
-    async def _before_submit(
+    async def _before_ours(
         self, data: HookInput, tool_use_id: str | None, context: HookContext
     ) -> HookJSONOutput:
-        """Before each ``submit_suggestions`` call: refuse an invalid input with
-        ``parse_plan``'s feedback, a retry; stop the runtime when the retries have run out."""
+        """Before a ``submit_suggestion`` or ``finish`` call: refuse an invalid input with
+        the parser's feedback, a retry; stop the runtime once the retries have run out.
+
+        Here rather than in the handler: the SDK's MCP server checks each input against the
+        tool's JSON schema before calling the handler, and answers a failure itself
+        ("Input validation error: ..."), uncounted; the runtime does not check inputs.
+        """
+        if self.ended or self.failure is not None:
+            return {}
+        raw = cast("dict[str, Any]", data)
+        parse = (
+            parse_finish
+            if _ours(str(raw.get("tool_name"))) == FINISH_TOOL_NAME
+            else parse_suggestion
+        )
         try:
-            parse_plan(cast("dict[str, Any]", data).get("tool_input"))
+            parse(raw.get("tool_input"))
         except InvalidPlanError as exc:
             if self.conversation.retries.count(self.provider.scrub(exc.feedback)):
                 return {
@@ -226,16 +262,22 @@ class ClaudeRun:
                         "permissionDecisionReason": exc.feedback,
                     }
                 }
-            return {"continue_": False, "stopReason": "No valid suggestions; retries ran out"}
+            self.failure = self.conversation.retries.exhausted()
+            return {"continue_": False, "stopReason": "No valid input; the retries ran out"}
         return {}
 
-    async def _after_submit(
+    async def _after_ours(
         self, data: HookInput, tool_use_id: str | None, context: HookContext
     ) -> HookJSONOutput:
-        """After a ``submit_suggestions`` call: with a plan in, stop the runtime before it
-        asks the model for another turn."""
-        if self.plan is not None:
-            return {"continue_": False, "stopReason": "Suggestions submitted"}
+        """After a ``submit_suggestion`` or ``finish`` call: once the run has ended (or
+        failed), stop the runtime before it asks the model for another turn.
+
+        The runtime runs this hook only for results that are not errors (an error result
+        goes to ``PostToolUseFailure``, whose ``continue: false`` it does not honour): so the
+        handlers answer the call that ends the run as a plain result, which no model reads.
+        """
+        if self.ended or self.failure is not None:
+            return {"continue_": False, "stopReason": "The run is complete"}
         return {}
 
     def _on_stderr(self, line: str) -> None:
@@ -254,7 +296,7 @@ class ClaudeRun:
             if message.error is not None:
                 raise self._api_failure(str(message.error), message.content)
         elif isinstance(message, UserMessage):
-            return self.plan is not None  # the accepted submission's result: done
+            return self.ended or self.failure is not None  # finish's result: done
         elif isinstance(message, SystemMessage):
             self._on_system(message)
         elif isinstance(message, ResultMessage):
@@ -263,7 +305,11 @@ class ClaudeRun:
 
     def _on_stream_event(self, event: Mapping[str, Any]) -> None:
         kind = event.get("type")
-        if kind == "content_block_delta":
+        if kind == "content_block_start":
+            block = event.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                self.conversation.tool_started(_ours(str(block.get("name") or "")))
+        elif kind == "content_block_delta":
             delta = event.get("delta") or {}
             if delta.get("type") == "text_delta" and delta.get("text"):
                 self.answer_open = True
@@ -315,12 +361,13 @@ class ClaudeRun:
             )
 
     def _on_result(self, message: ResultMessage) -> bool:
-        if self.plan is not None:
+        if self.ended or self.failure is not None:
             return True
-        if self.conversation.retries.used > self.conversation.retries.allowed:
-            raise self.conversation.retries.exhausted()
         if message.is_error or message.subtype != "success":
             if message.subtype == "error_max_turns":
+                if self.conversation.submissions.sent:  # end with what was shown
+                    self.ended = True
+                    return True
                 raise ProviderError(
                     f"The agent used its {message.num_turns} turns without submitting "
                     "suggestions; try a narrower page or component"
@@ -328,8 +375,12 @@ class ClaudeRun:
             raise self._api_failure(
                 "unknown", [], status=message.api_error_status, detail=message.result
             )
-        # The turn ended in prose, without a submission: ask again, as a retry.
-        self.conversation.retries.charge(f"the turn ended without a {SUBMIT_TOOL_NAME} call")
+        # The turn ended in prose, without finish: end with what was sent, or ask again.
+        if self.conversation.ended_without_finish(
+            f"the turn ended without a {FINISH_TOOL_NAME} call"
+        ):
+            self.ended = True
+            return True
         self.follow_up = SUBMIT_NOW
         return False
 

@@ -9,16 +9,19 @@ collector; the client's ``async with`` closes it on every path. This module chec
 installation and sets up the runtime; one run is ``claude_run.ClaudeRun``. What they add:
 
 - **Our sandbox, not the runtime's tools.** The runtime's built-in tools are off
-  (``tools=[]``); the agent's allowed subset of ``RepositoryTools`` (Glob, Grep, Read) and
-  ``submit_suggestions`` are in-process SDK MCP tools, so every read of the repository goes
-  through the same sandbox as with the other providers.
+  (``tools=[]``); the agent's allowed subset of ``RepositoryTools`` (Glob, Grep, Read),
+  ``submit_suggestion`` and ``finish`` are in-process SDK MCP tools, so every read of the
+  repository goes through the same sandbox as with the other providers.
 - **Nothing in the repository configures the runtime.** No filesystem settings (a project's
   ``.claude/settings.json`` can run hooks), only our MCP server, prompts delivered verbatim
   (no ``@path`` expansion of user text), no session transcripts written to disk.
-- **A structured end.** A ``PreToolUse`` hook validates each ``submit_suggestions`` input
-  with ``parse_plan`` and refuses an invalid one with its feedback; a turn that ends without
-  a submission gets a follow-up prompt. Both are retries, up to ``structured_retries``. A
-  ``PostToolUse`` hook stops the runtime once a valid plan is in, before another model turn.
+- **Suggestions one by one.** A ``PreToolUse`` hook checks each ``submit_suggestion`` and
+  ``finish`` input and refuses an invalid one with the parser's feedback, a structured retry
+  (without it the SDK's MCP server would refuse it itself, uncounted); the handler hands
+  each suggestion to the conversation, which has its evidence checked and sent, and answers
+  what to fix; a turn that ends too early gets a follow-up prompt. A ``PostToolUse`` hook
+  stops the runtime once ``finish`` is accepted (or the retries ran out), before another
+  model turn.
 - **Failures.** The runtime retries 429 / 5xx itself (``CLAUDE_CODE_MAX_RETRIES`` is
   ``provider_retries``); a refused key or model fails at once instead of after its retries,
   and so does a retry that would repeat text already streamed.

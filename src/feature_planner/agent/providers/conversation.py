@@ -4,15 +4,20 @@ A provider makes one ``Conversation`` per run, feeds its SDK's events to it, and
 its wire format and its failure messages; a new provider is that adapter alone. (When a
 failed model call is tried again is ``backoff``'s part.)
 
-- ``Conversation``: one run's model, tools and the three below; it answers the model's
-  repository tool calls and builds the ``PlanResult``.
+- ``Conversation``: one run's model, tools and the parts below; it answers the model's tool
+  calls (the repository's, ``submit_suggestion`` and ``finish``) and builds the
+  ``PlanResult``.
+- ``Submissions``: the suggestions the model submits one at a time. Each goes to the sink,
+  which verifies its evidence and sends it; what failed goes back to the model once to be
+  fixed (``retryCount``), and a suggestion left with no verified evidence is dropped and
+  the model asked for another. ``finish`` ends the run.
 - ``Narrative``: the model's text, forwarded to the sink as it streams; each new block
   (a round, a content block) is set apart from the text before it by one blank line.
 - ``UsageTotals``: the token usage of every API response of the run, summed.
-- ``StructuredRetries``: invalid or missing ``submit_suggestions`` results, counted against
-  ``structured_retries``, and the error once they have run out.
+- ``StructuredRetries``: invalid tool inputs and turns that end without ``finish``, counted
+  against ``structured_retries``, and the error once they have run out.
 - ``SUBMIT_NOW``, ``LAST_ROUND``, ``TRUNCATED_CALL``: what the model is told when it ends a
-  turn without submitting, runs out of rounds, or is cut off mid tool call.
+  turn without finishing, runs out of rounds, or is cut off mid tool call.
 """
 
 from __future__ import annotations
@@ -24,9 +29,22 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ...errors import ProviderError
-from ...models import TokenUsage
+from ...models import ProgressPhase, Suggestion, TokenUsage
 from ..base import PlanRequest, PlanResult, RunSink
-from ..planner import SUBMIT_TOOL_DESCRIPTION, SUBMIT_TOOL_NAME, PlanOutput, plan_schema
+from ..evidence import SuggestionCheck, retry_message
+from ..planner import (
+    FINISH_TOOL_DESCRIPTION,
+    FINISH_TOOL_NAME,
+    MAX_SUGGESTIONS,
+    MIN_SUGGESTIONS,
+    SUBMIT_TOOL_DESCRIPTION,
+    SUBMIT_TOOL_NAME,
+    InvalidPlanError,
+    finish_schema,
+    parse_finish,
+    parse_suggestion,
+    suggestion_schema,
+)
 from ..profile import DEFAULT_AGENT, ToolName
 from ..tools import RepositoryTools, ToolDefinition, ToolResult
 from .options import AIOptions
@@ -39,6 +57,7 @@ __all__ = [
     "Narrative",
     "RepositoryToolset",
     "StructuredRetries",
+    "Submissions",
     "ToolsFactory",
     "UsageTotals",
     "sandboxed_tools",
@@ -47,15 +66,20 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SUBMIT_NOW = (
-    f"You ended your turn without calling the {SUBMIT_TOOL_NAME} tool. Call {SUBMIT_TOOL_NAME} "
-    "now with 3 to 5 suggestions and a short context, based on what you have found. Do not "
-    "answer in plain text."
+    f"You ended your turn without calling the {FINISH_TOOL_NAME} tool. Call "
+    f"{SUBMIT_TOOL_NAME} for each suggestion not yet accepted ({MIN_SUGGESTIONS} to "
+    f"{MAX_SUGGESTIONS} in all, one call each, each citing its evidence), then call "
+    f"{FINISH_TOOL_NAME}. Do not answer in plain text."
 )
-LAST_ROUND = f"You have used all your tool rounds. Call {SUBMIT_TOOL_NAME} now with what you know."
+LAST_ROUND = (
+    f"You have used all your tool rounds. Submit what you have with {SUBMIT_TOOL_NAME} now, "
+    f"then call {FINISH_TOOL_NAME}."
+)
 TRUNCATED_CALL = (
     "Your output reached the token limit before this tool call was complete. Call the tool "
     "again with a shorter input."
 )
+RAN_OUT = "The run ended before the model summarised what it read."
 
 
 class Narrative:
@@ -145,6 +169,120 @@ class StructuredRetries:
         )
 
 
+class Submissions:
+    """The suggestions a model submits one at a time, and the run's end.
+
+    A valid ``submit_suggestion`` input goes to the sink, which checks its evidence: a
+    suggestion whose every item is verified is sent at once. One with failed items goes
+    back to the model with the reasons (counted in ``evidence_retries``); its next
+    submission is its last attempt, sent with the items verified then, or dropped if none
+    is (the model is asked for another, a structured retry). ``finish`` is refused once
+    while fewer than ``MIN_SUGGESTIONS`` were sent or a suggestion still awaits its fix.
+    """
+
+    def __init__(self, sink: RunSink, retries: StructuredRetries) -> None:
+        self._sink = sink
+        self._retries = retries
+        self._awaiting: SuggestionCheck | None = None
+        self._finish_refused = False
+        self.sent: list[Suggestion] = []
+        self.evidence_retries = 0
+
+    async def submit(self, raw: object) -> ToolResult:
+        """One ``submit_suggestion`` call: what to answer the model."""
+        if len(self.sent) >= MAX_SUGGESTIONS:
+            self._retries.charge(f"a suggestion beyond the {MAX_SUGGESTIONS} allowed")
+            return ToolResult(
+                f"{MAX_SUGGESTIONS} suggestions were accepted, the most a run has. Call "
+                f"{FINISH_TOOL_NAME} now.",
+                True,
+            )
+        try:
+            submitted = parse_suggestion(raw)
+        except InvalidPlanError as exc:
+            self._retries.charge(exc.feedback)
+            return ToolResult(exc.feedback, True)
+        previous, self._awaiting = self._awaiting, None
+        check = await self._sink.suggestion(
+            submitted.to_suggestion(), previous=previous, last_attempt=previous is not None
+        )
+        if check.index is not None:
+            self.sent.append(check.suggestion)
+            return ToolResult(self._accepted(check))
+        if previous is None:
+            self._awaiting = check
+            self.evidence_retries += 1
+            return ToolResult(retry_message(check), True)
+        self._retries.charge(f'no evidence of "{check.suggestion.title}" could be verified')
+        return ToolResult(
+            f'Suggestion "{check.suggestion.title}" was dropped: none of its evidence could be '
+            "verified, so the user will not see it. Submit another suggestion, grounded in "
+            f"lines you have read, or call {FINISH_TOOL_NAME}.",
+            True,
+        )
+
+    def _accepted(self, check: SuggestionCheck) -> str:
+        count = len(self.sent)
+        items = len(check.verified)
+        answer = [
+            f"Suggestion {count} accepted and shown to the user, with {items} verified "
+            f"evidence item{'s' if items != 1 else ''}."
+        ]
+        if check.failed:
+            dropped = ", ".join(str(number) for number, _ in check.failed)
+            answer.append(f"Evidence items {dropped} could not be verified and were dropped.")
+        if count >= MAX_SUGGESTIONS:
+            answer.append(f"That is the last one a run has: call {FINISH_TOOL_NAME} now.")
+        elif count >= MIN_SUGGESTIONS:
+            answer.append(
+                f"Submit another if it is worth it (at most {MAX_SUGGESTIONS}), or call "
+                f"{FINISH_TOOL_NAME}."
+            )
+        else:
+            answer.append(f"Submit the next one ({MIN_SUGGESTIONS} at least).")
+        return " ".join(answer)
+
+    def finish(self, raw: object) -> str | ToolResult:
+        """One ``finish`` call: the run's context if it may end now, else what to answer."""
+        try:
+            context = parse_finish(raw).context
+        except InvalidPlanError as exc:
+            self._retries.charge(exc.feedback)
+            return ToolResult(exc.feedback, True)
+        if not self.sent:
+            self._retries.charge(f"{FINISH_TOOL_NAME} before any suggestion was accepted")
+            return ToolResult(
+                f"No suggestion has been accepted yet. Call {SUBMIT_TOOL_NAME} for each "
+                f"suggestion first, citing its evidence, then {FINISH_TOOL_NAME}.",
+                True,
+            )
+        problem = self._unfinished()
+        if problem and not self._finish_refused:
+            self._finish_refused = True
+            return ToolResult(f"{problem} Or call {FINISH_TOOL_NAME} again to end as it is.", True)
+        return context
+
+    def _unfinished(self) -> str | None:
+        if self._awaiting is not None:
+            title = self._awaiting.suggestion.title
+            return f'Suggestion "{title}" still awaits fixed evidence: submit it again.'
+        if len(self.sent) < MIN_SUGGESTIONS:
+            return (
+                f"Only {len(self.sent)} suggestion(s) were accepted; submit at least "
+                f"{MIN_SUGGESTIONS} if the code supports them."
+            )
+        return None
+
+    def notice(self) -> str | None:
+        """What the user is told about a run that ended with fewer than it should have."""
+        if len(self.sent) >= MIN_SUGGESTIONS:
+            return None
+        return (
+            f"The model found only {len(self.sent)} suggestion(s) that the code bears out "
+            f"(a run usually has {MIN_SUGGESTIONS} to {MAX_SUGGESTIONS})."
+        )
+
+
 class ToolOutcome(Protocol):
     @property
     def text(self) -> str: ...
@@ -200,24 +338,39 @@ class Conversation:
         self.narrative = Narrative(sink)
         self.usage = UsageTotals()
         self.retries = StructuredRetries(options.structured_retries)
+        self.submissions = Submissions(sink, self.retries)
+        self._drafting = False
 
     def tool_definitions(self) -> list[ToolDefinition]:
-        """The agent's repository tools, then ``submit_suggestions``: what the model is
-        offered."""
+        """The agent's repository tools, then ``submit_suggestion`` and ``finish``: what the
+        model is offered."""
         offered = [
             ToolDefinition(spec.name, spec.description, dict(spec.input_schema))
             for spec in self.tools.definitions()
         ]
-        offered.append(ToolDefinition(SUBMIT_TOOL_NAME, SUBMIT_TOOL_DESCRIPTION, plan_schema()))
+        offered.append(
+            ToolDefinition(SUBMIT_TOOL_NAME, SUBMIT_TOOL_DESCRIPTION, suggestion_schema())
+        )
+        offered.append(ToolDefinition(FINISH_TOOL_NAME, FINISH_TOOL_DESCRIPTION, finish_schema()))
         return offered
 
+    def tool_started(self, name: str) -> None:
+        """The model began a tool call (known from the stream, before its input is whole):
+        its first suggestion means the run is drafting."""
+        if name == SUBMIT_TOOL_NAME and not self._drafting:
+            self._drafting = True
+            self.sink.progress(ProgressPhase.DRAFTING)
+
     async def use_tool(self, name: str, arguments: object) -> ToolResult:
-        """One repository tool call the model asked for; every problem is an error result
-        for the model to read, never an exception. Only a call that runs is reported to
-        the sink."""
+        """One tool call the model asked for, ``finish`` aside (``submissions.finish``): a
+        repository tool, or ``submit_suggestion``. Every problem is an error result for the
+        model to read, never an exception; only a repository call that runs is reported to
+        the sink as activity."""
+        if name == SUBMIT_TOOL_NAME:
+            return await self.submissions.submit(arguments)
         available = [spec.name for spec in self.tools.definitions()]
         if name not in available:
-            names = ", ".join([*available, SUBMIT_TOOL_NAME])
+            names = ", ".join([*available, SUBMIT_TOOL_NAME, FINISH_TOOL_NAME])
             return ToolResult(f"There is no tool named {name!r}; the tools are {names}.", True)
         if not isinstance(arguments, Mapping):
             return ToolResult(f"The arguments of {name} must be a JSON object.", True)
@@ -229,12 +382,37 @@ class Conversation:
             return ToolResult(f"The {name} tool failed unexpectedly.", True)
         return ToolResult(outcome.text or "(no output)", outcome.is_error)
 
-    def result(self, plan: PlanOutput, model: str | None = None) -> PlanResult:
-        """The run's end: the accepted plan, what ``model`` the API reported, the usage."""
+    def ended_without_finish(self, problem: str) -> bool:
+        """The model ended its turn without ``finish``. True: the run ends here with what
+        was sent (enough of it, or some once the retries ran out); False: ask the model
+        again (``SUBMIT_NOW``), a retry. Nothing sent and no retry left: the run fails."""
+        if len(self.submissions.sent) >= MIN_SUGGESTIONS:
+            return True
+        if self.retries.count(problem):
+            return False
+        if self.submissions.sent:
+            return True
+        raise self.retries.exhausted()
+
+    @property
+    def retry_count(self) -> int:
+        """What ``complete.retryCount`` says: invalid inputs and evidence sent back."""
+        return self.retries.used + self.submissions.evidence_retries
+
+    def result(self, context: str | None, model: str | None = None) -> PlanResult:
+        """The run's end: the suggestions sent, the model's ``context`` (None: the run
+        ended without ``finish``), what ``model`` the API reported, the usage. A run that
+        sent nothing fails instead."""
+        if not self.submissions.sent:
+            raise ProviderError(
+                "The model ended without a suggestion whose evidence the repository bears out; "
+                "try again, or name the page or component more precisely"
+            )
         return PlanResult(
-            suggestions=plan.to_suggestions(),
-            context=plan.context,
+            suggestions=tuple(self.submissions.sent),
+            context=context or RAN_OUT,
             model=model or self.model,
             token_usage=self.usage.token_usage(),
-            retry_count=self.retries.used,
+            retry_count=self.retry_count,
+            notice=self.submissions.notice(),
         )

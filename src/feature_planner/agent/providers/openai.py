@@ -2,8 +2,9 @@
 
 The base URL is configurable, so the same code talks to OpenAI, Ollama, vLLM and LM Studio.
 The service runs the tool loop itself: each request streams the model's narrative to the
-sink and collects its tool calls; the repository tools run here and their results go back as
-``tool`` messages, until the model calls ``submit_suggestions`` with a valid plan.
+sink and collects its tool calls; the repository tools and ``submit_suggestion`` (one
+suggestion, checked and sent by the conversation) run here and their results go back as
+``tool`` messages, until the model calls ``finish``.
 
 Failures are translated where they enter (``_failure_message``): the SDK's exceptions never
 leave this module, and no message contains the API key. A request that fails before it has
@@ -28,17 +29,10 @@ from openai.types.completion_usage import CompletionUsage
 
 from ...errors import ProviderError
 from ..base import PlanRequest, PlanResult, Provider, RunSink
-from ..planner import (
-    SUBMIT_TOOL_NAME,
-    InvalidPlanError,
-    PlanOutput,
-    parse_plan,
-    system_prompt,
-    user_prompt,
-)
+from ..planner import FINISH_TOOL_NAME, SUBMIT_TOOL_NAME, system_prompt, user_prompt
 from ..tools import ToolDefinition
 from .backoff import CallFailure, CallRetries, retry_after_seconds
-from .conversation import LAST_ROUND, SUBMIT_NOW, Conversation, Narrative, UsageTotals
+from .conversation import LAST_ROUND, SUBMIT_NOW, TRUNCATED_CALL, Conversation, UsageTotals
 from .options import AIOptions
 
 __all__ = ["OpenAIProvider"]
@@ -126,13 +120,16 @@ class OpenAIProvider(Provider):
         for round_number in range(1, self._max_tool_rounds + 1):
             if round_number == self._max_tool_rounds:
                 messages.append({"role": "user", "content": LAST_ROUND})
-            turn = await self._complete(messages, params, run.narrative)
+            turn = await self._complete(messages, params, run)
             _add_usage(run.usage, turn.usage)
             model_used = turn.model or model_used
             if turn.finish_reason == "content_filter":
                 raise ProviderError("The model's answer was stopped by the content filter")
             if not turn.tool_calls:
-                if reminded:
+                problem = f"the turn ended without calling {FINISH_TOOL_NAME}"
+                if run.ended_without_finish(problem):
+                    return run.result(None, model_used)
+                if reminded and not run.submissions.sent:
                     raise ProviderError(
                         f"The model {run.model} answered without calling {SUBMIT_TOOL_NAME}, even "
                         "when reminded; choose a model that supports tool calls"
@@ -148,17 +145,22 @@ class OpenAIProvider(Provider):
                     "tool_calls": [call.message() for call in turn.tool_calls],
                 }
             )
-            plan, feedback = _submitted_plan(turn.tool_calls)
-            if plan is not None:
-                return run.result(plan, model_used)
-            if feedback:
-                run.retries.charge(feedback[-1])
+            truncated = _truncated_call(turn)
             for call in turn.tool_calls:
-                if call.name == SUBMIT_TOOL_NAME:
-                    content = feedback.pop(0)
+                if call is truncated:
+                    content = _error_content(TRUNCATED_CALL)
+                    if call.name in (SUBMIT_TOOL_NAME, FINISH_TOOL_NAME):
+                        run.retries.charge("a tool call was cut off at the output token limit")
+                elif call.name == FINISH_TOOL_NAME:
+                    ended = run.submissions.finish(call.raw_arguments or "{}")
+                    if isinstance(ended, str):
+                        return run.result(ended, model_used)
+                    content = _error_content(ended.text)
                 else:
                     content = await _run_tool(run, call)
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
+        if run.submissions.sent:  # out of rounds, with suggestions shown: end with them
+            return run.result(None, model_used)
         raise ProviderError(
             f"The model did not call {SUBMIT_TOOL_NAME} within {self._max_tool_rounds} rounds "
             "of tool use"
@@ -192,16 +194,17 @@ class OpenAIProvider(Provider):
         self,
         messages: list[ChatCompletionMessageParam],
         params: dict[str, Any],
-        narrative: Narrative,
+        run: Conversation,
     ) -> _Turn:
         """One request, retried with backoff while it fails before streaming any text."""
         retries = CallRetries(
             self._options.provider_retries, self._retry_base_delay, self._retry_max_delay
         )
+        narrative = run.narrative
         while True:
             sent_before = narrative.length
             try:
-                return await self._stream(messages, params, narrative)
+                return await self._stream(messages, params, run)
             except openai.APIError as exc:
                 streamed = narrative.length > sent_before
                 if not streamed and _refused_temperature(exc, params):
@@ -221,8 +224,9 @@ class OpenAIProvider(Provider):
         self,
         messages: list[ChatCompletionMessageParam],
         params: dict[str, Any],
-        narrative: Narrative,
+        run: Conversation,
     ) -> _Turn:
+        narrative = run.narrative
         turn = _Turn()
         calls: dict[int, _ToolCall] = {}
         chunks = 0
@@ -243,6 +247,8 @@ class OpenAIProvider(Provider):
                             narrative.text(text)
                         for piece in delta.tool_calls or ():
                             _accumulate(calls, turn, piece)
+                            if piece.function is not None and piece.function.name:
+                                run.tool_started(piece.function.name)
                         if choice.finish_reason is not None:
                             turn.finish_reason = choice.finish_reason
             finally:
@@ -307,25 +313,25 @@ def _accumulate(calls: dict[int, _ToolCall], turn: _Turn, piece: Any) -> None:
             call.arguments.append(piece.function.arguments)
 
 
-def _submitted_plan(calls: Sequence[_ToolCall]) -> tuple[PlanOutput | None, list[str]]:
-    """The first valid plan submitted in this turn, else the feedback for each attempt."""
-    feedback: list[str] = []
-    for call in calls:
-        if call.name != SUBMIT_TOOL_NAME:
-            continue
-        try:
-            return parse_plan(call.raw_arguments or "{}"), []
-        except InvalidPlanError as exc:
-            feedback.append(exc.feedback)
-    return None, feedback
+def _truncated_call(turn: _Turn) -> _ToolCall | None:
+    """The call the output token limit cut off, if any: the last, its JSON unfinished."""
+    if turn.finish_reason != "length" or not turn.tool_calls:
+        return None
+    last = turn.tool_calls[-1]
+    return None if isinstance(_json_object(last.raw_arguments), dict) else last
 
 
 async def _run_tool(run: Conversation, call: _ToolCall) -> str:
+    raw = call.raw_arguments or "{}"
+    # A suggestion's JSON is validated as text, so that a broken one is explained where.
+    arguments = raw if call.name == SUBMIT_TOOL_NAME else _json_object(raw)
+    result = await run.use_tool(call.name, arguments)
+    return _error_content(result.text) if result.is_error else result.text
+
+
+def _error_content(text: str) -> str:
     # Chat Completions has no error flag for tool results: an error says so in its text.
-    result = await run.use_tool(call.name, _json_object(call.raw_arguments or "{}"))
-    if result.is_error and not result.text.startswith("Error"):
-        return f"Error: {result.text}"
-    return result.text
+    return text if text.startswith("Error") else f"Error: {text}"
 
 
 def _json_object(raw: str) -> Any:

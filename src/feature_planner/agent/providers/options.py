@@ -14,5 +14,5 @@ class AIOptions:
     model: str  # used when the request names none
     allowed_models: tuple[str, ...]
     max_output_tokens: int = 4096
-    structured_retries: int = 2  # re-asks after an invalid submit_suggestions input
+    structured_retries: int = 2  # re-asks after an invalid tool input or a turn ended early
     provider_retries: int = 3  # retries of 429 / overloaded / 5xx before the first text

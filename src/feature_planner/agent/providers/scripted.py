@@ -37,6 +37,7 @@ def scripted_text(chunks: int, chunk_size: int) -> list[str]:
 
 class ScriptedProvider(Provider):
     name = "scripted"
+    requires_evidence = False  # plays its suggestions as given; any evidence is still checked
 
     def __init__(
         self,
