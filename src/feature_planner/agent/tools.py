@@ -4,6 +4,9 @@ What may be seen and read is the ``Sandbox``'s answer (``sandbox``): ``Read`` re
 what ``Glob`` and ``Grep`` never list, binary files included. This module adds what the
 model asks for and how it is answered:
 
+- Searching is done by ``git grep`` in a git checkout (``git_search``), else by ripgrep
+  (``rg_search``), else by a walk in Python; Glob lists with ``git ls-files`` or the walk.
+  What git or rg report is admitted by the ``Sandbox`` path by path, as the walk's files are.
 - Arguments are pydantic models (``tool_arguments``): the JSON schema the model is shown and
   the validation of what it sends come from one place.
 - Globs are matched by ``wcmatch``: ``*`` and ``?`` within one folder, ``**/`` any number of
@@ -23,6 +26,7 @@ message for the model, never an exception: the model reads it and tries somethin
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import time
@@ -35,7 +39,7 @@ import regex
 from wcmatch import glob as wcglob
 from wcmatch._wcparse import PatternLimitException
 
-from . import git_search
+from . import git_search, rg_search
 from .profile import TOOL_NAMES, ToolName
 from .sandbox import (
     BinaryFileError,
@@ -78,7 +82,7 @@ _LINE_ONLY = re.compile(r"\\[AZzG]|\(\?(?:[=!>|(&R0-9+-]|<[=!]|P>)|[*+?}]\+")
 class ToolDefinition:
     """A tool as the model is told about it."""
 
-    name: str  # "Glob" | "Grep" | "Read" (or the providers' submit_suggestions)
+    name: str  # "Glob" | "Grep" | "Read" (or the providers' submit_suggestion, finish)
     description: str
     input_schema: dict[str, Any]  # JSON schema of the arguments
 
@@ -115,6 +119,7 @@ class RepositoryTools:
         max_files_scanned: int = 2_000_000,
         time_limit: float = 2.0,
         use_git: bool = True,
+        use_rg: bool = True,
     ) -> None:
         unknown = [name for name in allowed if name not in TOOL_NAMES]
         if unknown:
@@ -128,6 +133,7 @@ class RepositoryTools:
         self._max_files_scanned = max_files_scanned
         self._time_limit = time_limit
         self._use_git = use_git
+        self._use_rg = use_rg
         self._tools: dict[str, tuple[type[ToolArguments], _Handler]] = {
             "Glob": (GlobArguments, self._glob),
             "Grep": (GrepArguments, self._grep),
@@ -188,6 +194,9 @@ class RepositoryTools:
 
     async def _git_checkout(self) -> bool:
         return self._use_git and await git_search.is_checkout(self._root)
+
+    def _rg(self) -> str | None:
+        return rg_search.executable() if self._use_rg else None
 
     # ----------------------------------------------------------------------------- Glob
 
@@ -275,22 +284,37 @@ class RepositoryTools:
     async def _grep(self, sandbox: Sandbox, budget: Budget, args: GrepArguments) -> str:
         plan = await asyncio.to_thread(_GrepPlan.make, sandbox, args)
         tally: _Tally | None = None
-        if plan.base.is_dir and await self._git_checkout():
-            tally = await self._grep_git(sandbox, budget, plan, args)
+        if plan.base.is_dir:
+            tally = await self._grep_fast(sandbox, budget, plan, args)
         if tally is None:
             tally = await asyncio.to_thread(self._grep_walked, sandbox, budget, plan)
         return self._grep_answer(args.pattern, plan, tally)
 
-    async def _grep_git(
+    async def _grep_fast(
         self, sandbox: Sandbox, budget: Budget, plan: _GrepPlan, args: GrepArguments
     ) -> _Tally | None:
-        """Search with git grep (or in Python over git's list of files when git cannot take
-        the pattern); None when git fails."""
-        under = git_search.real_rel(self._root, plan.base.real)
-        mode = await git_search.grep_mode(self._root, args.pattern)
+        """Search with git grep in a git checkout, else with rg (or in Python over their list
+        of files when they cannot take the pattern); None when neither can be used: walk."""
+        root = self._root
+        under = git_search.real_rel(root, plan.base.real)
+        search: Callable[..., Awaitable[git_search.GitGrep]]
+        listing: Callable[[str, float], Awaitable[git_search.GitListing]]
+        if await self._git_checkout():
+            tool = "git grep"
+            mode = await git_search.grep_mode(root, args.pattern)
+            search = functools.partial(git_search.grep, root)
+            listing = functools.partial(git_search.list_files, root)
+        elif (rg := self._rg()) is not None:
+            tool = "rg"
+            mode = git_search.pattern_mode(args.pattern)
+            if mode == "pcre" and not await rg_search.has_pcre(rg, root):
+                mode = None
+            search = functools.partial(rg_search.grep, rg, root)
+            listing = functools.partial(rg_search.list_files, rg, root)
+        else:
+            return None
         if mode is not None:
-            found = await git_search.grep(
-                self._root,
+            found = await search(
                 args.pattern,
                 mode,
                 case_insensitive=args.case_insensitive,
@@ -299,11 +323,13 @@ class RepositoryTools:
                 max_hits=max(MAX_COUNTED_LINES, 10 * self._max_results),
             )
             if found.failed is None:
-                return await asyncio.to_thread(self._grep_hits, sandbox, budget, plan, found, under)
-        listing = await git_search.list_files(self._root, under, budget.deadline)
-        if listing.failed is not None:
+                return await asyncio.to_thread(
+                    self._grep_hits, sandbox, budget, plan, found, under, tool
+                )
+        listed = await listing(under, budget.deadline)
+        if listed.failed is not None:
             return None
-        return await asyncio.to_thread(self._grep_listed, sandbox, budget, plan, listing)
+        return await asyncio.to_thread(self._grep_listed, sandbox, budget, plan, listed)
 
     def _grep_hits(
         self,
@@ -312,9 +338,10 @@ class RepositoryTools:
         plan: _GrepPlan,
         found: git_search.GitGrep,
         under: str,
+        tool: str,
     ) -> _Tally:
-        """git grep's lines, each admitted by the sandbox and matched again in Python."""
-        tally = _Tally(engine="git")
+        """git grep's or rg's lines, each admitted by the sandbox and matched again in Python."""
+        tally = _Tally(engine=tool)
         admitted: dict[str, Location | None] = {}
         hits = sorted(
             ((_shown_path(hit.path, under, plan.base.rel), hit) for hit in found.hits),
@@ -343,7 +370,7 @@ class RepositoryTools:
         tally.notes["long lines"] += found.long_lines
         if budget.stopped is None and found.stopped == "time":
             tally.stop = (
-                f"git grep stopped after {self._time_limit:g} s, before every file was searched"
+                f"{tool} stopped after {self._time_limit:g} s, before every file was searched"
             )
         elif budget.stopped is None and found.stopped == "output":
             tally.stop = f"counted the first {len(found.hits):,} matching lines only"
@@ -354,7 +381,7 @@ class RepositoryTools:
     def _grep_listed(
         self, sandbox: Sandbox, budget: Budget, plan: _GrepPlan, listing: git_search.GitListing
     ) -> _Tally:
-        """The Python search over git's list of files (a pattern git cannot take)."""
+        """The Python search over git's or rg's list of files (a pattern they cannot take)."""
         tally = _Tally(engine="python")
 
         def files() -> Iterator[Location]:
@@ -591,7 +618,7 @@ class _GrepPlan:
 class _Tally:
     """What a search found, and how far it went."""
 
-    engine: str  # "git" | "python"
+    engine: str  # "git grep" | "rg" | "python"
     shown: list[str] = field(default_factory=list)
     total: int = 0
     files_searched: int = 0
