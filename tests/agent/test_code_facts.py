@@ -254,7 +254,8 @@ def test_vue_and_svelte_script_blocks(tmp_path: Path) -> None:
     assert sorted((f.path, f.kind, f.evidence[0].start_line) for f in facts) == [
         ("src/Rates.vue", FactKind.TODO, 5),
         ("src/Rates.vue", FactKind.UNCHECKED_FETCH, 6),
-    ]  # the script blocks only: the template's grid is not read
+        ("src/Rows.svelte", FactKind.FIXED_GRID, 5),
+    ]  # the rows of the file, not of the block; the template is read too (test_code_facts_sfc)
 
 
 def test_python_requests_without_a_status_check(tmp_path: Path) -> None:

@@ -359,3 +359,63 @@ async def test_the_scan_passes_over_hidden_files_and_links_the_tools_list(
         "collections-link.ts",
         "src/collections.ts",
     ]
+
+
+async def test_two_routes_missing_different_states_are_two_suggestions_each_exact(
+    tmp_path: Path,
+) -> None:
+    """A monorepo's site and app both have a Customers route; the app has an error.tsx in a
+    parent segment. One suggestion merged both: the site's "loading and error" text, the app's
+    page cited as if it had no error state either, and a retry for a route that has one."""
+    site = "apps/website/src/app/customers/page.tsx"
+    app = "apps/dashboard/src/app/(sidebar)/customers/page.tsx"
+    write(tmp_path / site, "export default function Page() {\n  return <main />\n}\n")
+    write(
+        tmp_path / app,
+        "import { Table } from '@/components/customers-table'\n\n"
+        "export default async function Page() {\n"
+        "  const rows = await load()\n  return <Table rows={rows} />\n}\n",
+    )
+    write(tmp_path / "apps/dashboard/src/components/customers-table.tsx", "export const A = 1\n")
+    write(
+        tmp_path / "apps/dashboard/src/app/(sidebar)/error.tsx",
+        "'use client'\nexport default function Error() {\n  return null\n}\n",
+    )
+
+    result, _ = await _run(_request(tmp_path, target="Customers page"))
+
+    routes = {s.evidence[0].path: s for s in result.suggestions if "route" in s.title}
+    assert set(routes) == {app, site}
+    in_app = routes[app]
+    assert in_app.title == "Add loading state to the Customers page route"
+    assert [item.path for item in in_app.evidence] == [app]  # never the other route's lines
+    assert "error.tsx" not in in_app.description and "reset()" not in in_app.description
+    assert "error boundary" not in " ".join(in_app.implementation_considerations)
+    in_site = routes[site]
+    assert in_site.title == "Add loading and error states to the Customers page route"
+    assert [item.path for item in in_site.evidence] == [site]
+    assert "reset()" in in_site.description
+
+
+@pytest.mark.parametrize(
+    ("grid", "example", "not_said"),
+    [
+        ("grid-cols-2", "`grid-cols-1 sm:grid-cols-2`", "lg:grid-cols-2"),
+        ("grid-cols-4", "`grid-cols-1 sm:grid-cols-2 lg:grid-cols-4`", "sm:grid-cols-4"),
+    ],
+)
+async def test_the_responsive_grid_example_fits_the_columns(
+    tmp_path: Path, grid: str, example: str, not_said: str
+) -> None:
+    write(
+        tmp_path / PAGE,
+        f'export default function Page() {{\n  return <ul className="grid {grid} gap-4" />\n}}\n',
+    )
+    write(tmp_path / "src/app/loading.tsx", "export default function L() { return null }\n")
+    write(tmp_path / "src/app/error.tsx", "export default function E() { return null }\n")
+
+    result, _ = await _run(_request(tmp_path, feature_type=FeatureType.UI_IMPROVEMENT))
+
+    grid_suggestion = next(s for s in result.suggestions if "grid" in s.title)
+    assert example in grid_suggestion.description
+    assert not_said not in grid_suggestion.description

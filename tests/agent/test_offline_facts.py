@@ -269,3 +269,85 @@ async def test_a_note_naming_only_the_page_answers_no_fact_in_particular(shop: P
     result, _ = await _run(shop, note="the search page")
 
     assert all("It answers your note" not in s.rationale for s in result.suggestions)
+
+
+VUE_APP = {
+    "package.json": '{"name": "shop-vue", "dependencies": {"vue": "3"}}\n',
+    "src/views/Products.vue": """\
+<template>
+  <main>
+    <!-- TODO: filter by category -->
+    <input v-model="query" placeholder="Search products" />
+    <div class="grid grid-cols-4 gap-4">
+      <article v-for="product in products" :key="product.id">{{ product.name }}</article>
+    </div>
+  </main>
+</template>
+
+<script setup lang="ts">
+import { onMounted, ref } from 'vue'
+
+const query = ref('')
+const products = ref([])
+onMounted(async () => {
+  const res = await fetch('/api/products')
+  if (!res.ok) return
+  products.value = await res.json()
+})
+</script>
+""",
+}
+SVELTE_APP = {
+    "package.json": '{"name": "shop-svelte", "devDependencies": {"@sveltejs/kit": "2"}}\n',
+    "src/routes/products/+page.svelte": """\
+<script>
+  import { onMount } from 'svelte'
+  let products = []
+  let query = ''
+  onMount(async () => {
+    const res = await fetch('/api/products')
+    if (!res.ok) return
+    products = await res.json()
+  })
+</script>
+
+<!-- TODO: filter by category -->
+<input bind:value={query} placeholder="Search products" />
+<ul class="grid grid-cols-4 gap-4">
+  {#each products as product (product.id)}
+    <li>{product.name}</li>
+  {/each}
+</ul>
+""",
+}
+
+
+@pytest.mark.parametrize(
+    ("files", "page", "template_lines"),
+    [
+        (VUE_APP, "src/views/Products.vue", {3, 4, 5, 6}),
+        (SVELTE_APP, "src/routes/products/+page.svelte", {12, 13, 14, 15}),
+    ],
+)
+async def test_vue_and_svelte_pages_are_read_through_their_templates(
+    tmp_path: Path, files: dict[str, str], page: str, template_lines: set[int]
+) -> None:
+    for rel, text in files.items():
+        write(tmp_path / rel, text)
+    result, _ = await _run(
+        tmp_path, target="Products page", feature_type=FeatureType.UI_IMPROVEMENT
+    )
+
+    sandbox = Sandbox(tmp_path)
+    for suggestion in result.suggestions:
+        check = verify_suggestion(sandbox, suggestion)
+        assert check.complete, [v.reason for v in check.verdicts]
+    cited = {(i.path, i.start_line) for s in result.suggestions for i in s.evidence}
+    assert {(page, line) for line in template_lines} <= cited  # TODO, input, grid, loop
+    titles = [s.title for s in result.suggestions]
+    assert len(titles) == 4  # and nothing else: the fetch checks res.ok
+    assert titles[:2] == [  # what a UI improvement weighs most
+        f"Label the form controls in {page}",
+        f"Make the grid in {page} responsive",
+    ]
+    assert any(title.startswith(f"Page the list in {page}") for title in titles)

@@ -174,9 +174,9 @@ def test_a_python_route_s_imports_come_next(tmp_path: Path) -> None:
 
     assert [(m.path, m.role) for m in scan.matches] == [
         ("app/routers/search.py", "page"),
-        ("app/services/search_index.py", "code"),  # named for the term: 19
         ("app/services/ranking.py", "imported"),  # one mention, but the page imports it
         ("app/routers/deps.py", "imported"),
+        ("app/services/search_index.py", "code"),  # named for the term (19), not the page's
     ]
 
 
@@ -329,3 +329,97 @@ async def test_without_a_name_the_offline_engine_says_the_folder_s(tmp_path: Pat
     everything = sink.narrative + json.dumps([s.to_wire() for s in result.suggestions])
     assert "Installation" not in everything
     assert "following acme-shop's Next.js and TypeScript conventions" in everything
+
+
+# -- the page's own files, as a real app (2,500 files, a monorepo) lays them out --------------
+
+SETTINGS = "apps/dashboard/src/app/[locale]/(app)/(sidebar)/settings/page.tsx"
+
+
+def _settings_app(root: Path) -> None:
+    """A team Settings page that renders form components whose files never say "settings",
+    beside an Inbox settings page and components named for settings that it does not render
+    (the real page's files ranked below all of these, and its forms were never read)."""
+    write(
+        root / SETTINGS,
+        "import { CompanyName } from '@/components/company-name'\n"
+        "import { CompanyEmail } from '@/components/company-email'\n\n"
+        "export default function Account() {\n"
+        "  return <div><CompanyName /><CompanyEmail /></div>\n}\n",
+    )
+    write(
+        root / "apps/dashboard/src/app/[locale]/(app)/(sidebar)/settings/layout.tsx",
+        "export default function Layout({ children }) { return children } // settings\n",
+    )
+    inbox = "apps/dashboard/src/app/[locale]/(app)/(sidebar)/inbox/settings/page.tsx"
+    write(
+        root / inbox,
+        "import { InboxSettings } from '@/components/inbox-settings'\n"
+        "export default function Page() { return <InboxSettings /> } // settings settings\n",
+    )
+    for name in ("company-name", "company-email"):
+        write(root / f"apps/dashboard/src/components/{name}.tsx", _component("CompanyField"))
+    for name in ("inbox-settings", "app-settings", "notification-settings"):
+        write(root / f"apps/dashboard/src/components/{name}.tsx", _component("SettingsThing"))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_page_s_components_come_before_files_named_for_it(tmp_path: Path, engine: str) -> None:
+    _settings_app(tmp_path)
+    if engine == "git":
+        _git(tmp_path, "init", "-q")
+        _git(tmp_path, "add", "-A")
+
+    scan = _scan(tmp_path, engine, "Settings page")
+
+    assert [(m.path.rsplit("/", 2)[-2:], m.role) for m in scan.matches][:4] == [
+        (["settings", "page.tsx"], "page"),
+        (["settings", "layout.tsx"], "route"),  # the route's companion (named: scores more)
+        (["components", "company-name.tsx"], "imported"),  # never says "settings": rendered
+        (["components", "company-email.tsx"], "imported"),
+    ]
+    inbox = next(m for m in scan.matches if "/inbox/settings/" in m.path)
+    assert inbox.role == "page" and scan.matches.index(inbox) > 3  # /inbox/settings: near it
+    rendered_by_inbox = next(m for m in scan.matches if m.path.endswith("inbox-settings.tsx"))
+    assert rendered_by_inbox.role == "code"  # the Inbox settings page's imports are not its
+
+
+def test_of_two_pages_named_alike_the_one_with_more_code_comes_first_with_its_files(
+    tmp_path: Path,
+) -> None:
+    """A monorepo's marketing site and its app both have a Customers route: the app's page,
+    which renders the table, and the components it imports come before the site's."""
+    site = "apps/website/src/app/customers/page.tsx"
+    app = "apps/dashboard/src/app/[locale]/(sidebar)/customers/page.tsx"
+    write(
+        tmp_path / site,
+        "import { Customers } from '@/components/customers'\n"
+        "export default function Page() { return <Customers /> }\n",
+    )
+    write(tmp_path / "apps/website/src/components/customers.tsx", _component("Customers") * 2)
+    write(
+        tmp_path / app,
+        "import { DataTable } from '@/components/tables/customers/data-table'\n"
+        "import { Header } from '@/components/header'\n"
+        "import { Summary } from '@/components/summary'\n"
+        "export default function Page() { return <><Header /><Summary /><DataTable /></> }\n",
+    )
+    write(
+        tmp_path / "apps/dashboard/src/components/tables/customers/data-table.tsx",
+        _component("DataTable"),
+    )
+    write(tmp_path / "apps/dashboard/src/components/header.tsx", _component("Header"))
+    write(tmp_path / "apps/dashboard/src/components/summary.tsx", _component("Summary"))
+    write(tmp_path / "apps/api/src/schemas/customers.ts", _component("CustomerSchema") * 3)
+
+    scan = _scan(tmp_path, "walk", "Customers page")
+
+    assert [m.path.removeprefix("apps/") for m in scan.matches] == [
+        "dashboard/src/app/[locale]/(sidebar)/customers/page.tsx",
+        "dashboard/src/components/tables/customers/data-table.tsx",  # its files: named first,
+        "dashboard/src/components/header.tsx",  # then in its order of import
+        "dashboard/src/components/summary.tsx",
+        "website/src/app/customers/page.tsx",
+        "website/src/components/customers.tsx",
+        "api/src/schemas/customers.ts",  # named for the term, rendered by neither page
+    ]

@@ -5,10 +5,13 @@ here guesses: a fact is something the code shows, and its evidence is the lines 
 it (path, 1-based lines, a verbatim quote), so that ``agent.evidence.verify`` confirms it.
 
 Code is parsed with tree-sitter (the TSX grammar for .tsx/.jsx/.js, the TypeScript one for
-.ts, Python's for .py; for .vue and .svelte files, their ``<script>`` block), never matched
-with regular expressions over the text. Regular expressions only split what the trees give
-(the words of a ``className`` string, the words of a comment) and read the project's prose
-rules (CLAUDE.md, CONTRIBUTING).
+.ts, Python's for .py), never matched with regular expressions over the text. A .vue or
+.svelte component is read whole (``agent.sfc``): its template with the HTML grammar (Vue) or
+Svelte's, its ``<script>`` blocks with TypeScript's, its ``<style>`` blocks with CSS's, and
+the expressions of its template (``:class``, ``v-for``, ``{#each}``) with TSX's; every line
+cited is the line of the file. Regular expressions only split what the trees give (the
+words of a class string, the words of a comment) and read the project's prose rules
+(CLAUDE.md, CONTRIBUTING).
 
 The kinds of fact (``FactKind``):
 
@@ -17,15 +20,21 @@ The kinds of fact (``FactKind``):
   the caller or handed to another function is not claimed);
 - ``unpaged-list``: a list loaded with no page/limit/cursor/offset in its URL or arguments,
   whose result reaches a JSX ``.map`` (through variables, a ``useState`` setter, or a loader
-  function in this file or another); in Python, a query that loads every row
-  (``.objects.all()``, ``.query(...).all()``) returned or looped over, in a function that
-  neither slices nor paginates;
-- ``fixed-grid``: ``grid-cols-N`` / ``gridTemplateColumns`` in a file with no responsive
-  variant (``sm:``, ``md:``…) and no media query;
-- ``todo``: a ``TODO``/``FIXME`` comment;
+  function in this file or another) or a template's ``v-for``/``{#each}`` that does not
+  slice it (through the variables, refs, ``this.x`` or ``.then`` callbacks that hold it; a
+  SvelteKit page's ``data`` from a ``load`` in another file); in Python, a query that loads
+  every row (``.objects.all()``, ``.query(...).all()``) returned or looped over, in a
+  function that neither slices nor paginates;
+- ``fixed-grid``: ``grid-cols-N`` / ``gridTemplateColumns`` (in a component also
+  ``class``/``:class``/``class:x``, ``style``, ``grid-template-columns`` and ``@apply`` in
+  its ``<style>``) in a file with no responsive variant (``sm:``, ``md:``…), no media or
+  container query (nor a SCSS mixin, which may hold one) and no media hook;
+- ``todo``: a ``TODO``/``FIXME`` comment (``//``, ``/* */``, ``#``, ``<!-- -->``);
 - ``unlabelled-input``: an ``<input>``/``<select>``/``<textarea>`` with no ``aria-label``,
-  ``aria-labelledby``, ``title``, no ``<label htmlFor>`` naming its ``id`` and no enclosing
-  ``<label>`` (an element with spread props is not claimed);
+  ``aria-labelledby``, ``title``, no ``<label htmlFor>``/``<label for>`` naming its ``id``
+  and no enclosing ``<label>``; bound forms count (``:aria-label``, ``aria-label={x}``,
+  Svelte's ``{title}``); an element with spread props (``{...props}``, ``v-bind="obj"``),
+  a type chosen at run time, or a hidden one is not claimed;
 - ``missing-route-state``: a Next.js ``app/**/page.*`` with no ``loading`` or no ``error``
   file beside it or in a parent segment;
 - ``untested-component``: CLAUDE.md or CONTRIBUTING asks for a test for every component,
@@ -50,12 +59,13 @@ from pathlib import Path
 
 import tree_sitter_python
 import tree_sitter_typescript
-from tree_sitter import Language, Node, Parser
+from tree_sitter import Language, Node, Parser, Tree
 
 from ..models import Evidence
+from . import sfc
 from .sandbox import Sandbox, SandboxError
 
-__all__ = ["Fact", "FactKind", "FactReport", "find_facts", "language_of"]
+__all__ = ["Fact", "FactKind", "FactReport", "find_facts", "language_of", "syntax_trees"]
 
 MAX_FILE_BYTES = 256 * 1024
 MAX_NEARBY = 30  # files read around the page's route folder
@@ -105,6 +115,8 @@ def _language(name: str) -> Language:
         return Language(tree_sitter_python.language())
     if name == "typescript":
         return Language(tree_sitter_typescript.language_typescript())
+    if name in ("html", "svelte", "css"):
+        return sfc.grammar(name)
     return Language(tree_sitter_typescript.language_tsx())
 
 
@@ -115,8 +127,9 @@ def _parser(name: str) -> Parser:
 
 
 def language_of(path: str) -> str | None:
-    """The grammar for ``path``: ``tsx``, ``typescript``, ``python``, ``vue`` (its script
-    block), or None when it is not code this module reads."""
+    """The grammar for ``path``: ``tsx``, ``typescript``, ``python``, ``vue`` (a .vue or
+    .svelte component: its template, script and style blocks), or None when it is not code
+    this module reads."""
     suffix = posixpath.splitext(path)[1].lower()
     if suffix in (".tsx", ".jsx", ".js", ".mjs", ".cjs"):
         return "tsx"
@@ -129,19 +142,35 @@ def language_of(path: str) -> str | None:
     return None
 
 
-_SCRIPT_OPEN = re.compile(r"<script\b([^>]*)>", re.IGNORECASE)
-_SCRIPT_CLOSE = re.compile(r"</script\s*>", re.IGNORECASE)
+def _dialect(path: str) -> str:
+    """A component's template language: ``svelte`` for a .svelte file, else ``vue``."""
+    return "svelte" if path.lower().endswith(".svelte") else "vue"
 
 
-def _script_blocks(text: str) -> Iterator[tuple[str, int, str]]:
-    """(language, first row, source) of each ``<script>`` block of a .vue/.svelte file."""
-    for opened in _SCRIPT_OPEN.finditer(text):
-        closed = _SCRIPT_CLOSE.search(text, opened.end())
-        if closed is None:
-            return
-        attributes = opened.group(1)
-        language = "typescript" if re.search(r"lang=[\"']ts[\"']", attributes) else "tsx"
-        yield language, text.count("\n", 0, opened.end()), text[opened.end() : closed.start()]
+def syntax_trees(path: str, text: str) -> list[Tree]:
+    """The syntax trees of the code in ``text`` (the file ``path``): one for a TS/TSX/JS or
+    Python file, one per ``<script>`` block of a .vue/.svelte file, none for anything else.
+    The same grammars as the facts, for other readers of code (the repository map)."""
+    language = language_of(path)
+    if language is None:
+        return []
+    if language == "vue":
+        pieces = [(name, code) for name, _, code in _script_blocks(_dialect(path), text)]
+    else:
+        pieces = [(language, text)]
+    return [_parser(name).parse(code.encode("utf-8", errors="replace")) for name, code in pieces]
+
+
+def _script_blocks(dialect: str, text: str) -> Iterator[tuple[str, int, str]]:
+    """(language, first row, source) of each ``<script>`` block of a .vue (``dialect``
+    ``vue``) or .svelte file, read from the component's syntax tree."""
+    tree = _parser(_TEMPLATE_GRAMMAR[dialect]).parse(text.encode("utf-8", errors="replace"))
+    for block in sfc.blocks(tree.root_node):
+        if block.language != "css":
+            yield block.language, block.row, block.code
+
+
+_TEMPLATE_GRAMMAR = {"vue": "html", "svelte": "svelte"}
 
 
 class _Source:
@@ -177,6 +206,18 @@ class _Source:
         if not quote:
             return None
         return Evidence(path=self.rel, start_line=number, end_line=number, quote=quote)
+
+    def span(self, node: Node, max_lines: int = 5) -> Evidence | None:
+        """The lines ``node`` spans (at most ``max_lines``), quoted (at most ``MAX_QUOTE``):
+        a tag written over several lines is cited whole, not as its first line ``<input``."""
+        start = self.line(node)
+        end = min(node.end_point.row + self.row0 + 1, start + max_lines - 1, len(self.lines))
+        if end <= start:
+            return self.evidence(node)
+        quote = " ".join(" ".join(self.lines[start - 1 : end]).split())[:MAX_QUOTE].strip()
+        if not quote:
+            return None
+        return Evidence(path=self.rel, start_line=start, end_line=end, quote=quote)
 
 
 def _text(node: Node | None) -> str:
@@ -258,7 +299,9 @@ _NO_LABEL_TYPES = frozenset({"hidden", "submit", "button", "reset", "image"})
 _LABELLING = frozenset({"aria-label", "aria-labelledby", "title"})
 
 
-def _js_facts(src: _Source, out: _FileFacts) -> None:
+def _js_facts(src: _Source, out: _FileFacts, grid: _Grid | None = None) -> None:
+    """The facts of a JS/TS file, or of a component's script block (``grid`` then gathers
+    the block's grids for the whole component)."""
     out.loads_data = (
         out.loads_data
         or bool(src.nodes("await_expression"))
@@ -269,7 +312,10 @@ def _js_facts(src: _Source, out: _FileFacts) -> None:
     )
     _js_fetches(src, out)
     _js_lists(src, out)
-    _grid(src, out)
+    if grid is None:
+        _grid_fact(src.rel, _js_grid(src, _Grid()), out)
+    else:
+        _js_grid(src, grid)
     _todos(src, out)
     _inputs(src, out)
     _components(src, out)
@@ -492,42 +538,68 @@ def _renders_jsx(call: Node) -> bool:
     )
 
 
-def _grid(src: _Source, out: _FileFacts) -> None:
-    fixed: list[tuple[Node, str]] = []
-    responsive = False
+@dataclass(slots=True)
+class _Grid:
+    """A file's fixed grid columns (evidence, what is fixed) and whether anything in it is
+    responsive (a breakpoint variant, a media or container query, a media hook)."""
+
+    fixed: list[tuple[Evidence, str]] = field(default_factory=list)
+    responsive: bool = False
+
+    def add(self, src: _Source, node: Node, shown: str, *, line: int | None = None) -> None:
+        item = src.evidence(node, line=line)
+        if item is not None:
+            self.fixed.append((item, shown))
+
+    def classes(self, src: _Source, node: Node, text: str) -> None:
+        """The words of a class list that starts where ``node`` starts."""
+        for offset, line in enumerate(text.split("\n")):
+            for token in line.split():
+                if _RESPONSIVE.match(token):
+                    self.responsive = True
+                elif _GRID.match(token):
+                    self.add(src, node, token, line=src.line(node) + offset)
+
+
+_MEDIA_HOOKS = frozenset(
+    {"useMediaQuery", "matchMedia", "useBreakpointValue", "useBreakpoints", "useDisplay"}
+)
+
+
+def _js_grid(src: _Source, grid: _Grid) -> _Grid:
     for fragment in src.nodes("string_fragment"):
         text = _text(fragment)
         if "@media" in text:
-            responsive = True
-        for token in text.split():
-            if _RESPONSIVE.match(token):
-                responsive = True
-            elif _GRID.match(token):
-                fixed.append((fragment, token))
+            grid.responsive = True
+        grid.classes(src, fragment, text)
     for name in src.nodes("identifier"):
-        if _text(name) in ("useMediaQuery", "matchMedia", "useBreakpointValue"):
-            responsive = True
+        if _text(name) in _MEDIA_HOOKS:
+            grid.responsive = True
     for pair in src.nodes("pair"):
         if _text(pair.child_by_field_name("key")).strip("'\"") == "gridTemplateColumns":
             value = _text(pair.child_by_field_name("value"))
             if not _FREE_GRID.search(value):
-                fixed.append((pair, "gridTemplateColumns: " + value))
-    if responsive or not fixed:
+                grid.add(src, pair, "gridTemplateColumns: " + value)
+    return grid
+
+
+def _grid_fact(rel: str, grid: _Grid, out: _FileFacts) -> None:
+    if grid.responsive or not grid.fixed:
         return
-    items = [item for node, _ in fixed[:3] if (item := src.evidence(node)) is not None]
-    if items:
-        shown = fixed[0][1]
-        out.facts.append(
-            Fact(
-                FactKind.FIXED_GRID,
-                src.rel,
-                None,
-                f"{src.rel} lays items out in a fixed grid ({shown}) with no sm:/md:/lg: "
-                "variant or media query, so the columns stay the same on a phone",
-                tuple(items),
-                note=shown,
-            )
+    fixed = sorted(grid.fixed, key=lambda pair: pair[0].start_line)
+    items = tuple(dict.fromkeys(item for item, _ in fixed))[:3]
+    shown = next((what for _, what in fixed if _GRID.match(what)), fixed[0][1])
+    out.facts.append(
+        Fact(
+            FactKind.FIXED_GRID,
+            rel,
+            None,
+            f"{rel} lays items out in a fixed grid ({shown}) with no sm:/md:/lg: "
+            "variant or media query, so the columns stay the same on a phone",
+            items,
+            note=shown,
         )
+    )
 
 
 def _todos(src: _Source, out: _FileFacts) -> None:
@@ -539,7 +611,8 @@ def _todos(src: _Source, out: _FileFacts) -> None:
             item = src.evidence(comment, line=src.line(comment) + offset)
             if item is None:
                 continue
-            said = found.group(2).strip().rstrip("*/").strip() or "(no text)"
+            said = found.group(2).strip().rstrip("*/").strip().removesuffix("-->").strip()
+            said = said or "(no text)"
             out.facts.append(
                 Fact(
                     FactKind.TODO,
@@ -753,13 +826,331 @@ def _py_checks(scope: Node, response: str | None) -> bool:
     return False
 
 
+# -- Vue and Svelte components ------------------------------------------------------------
+
+
+def _component_facts(rel: str, lines: list[str], dialect: str, text: str, out: _FileFacts) -> None:
+    """A .vue/.svelte file: its script blocks read as TypeScript, its ``<style>`` blocks as
+    CSS, its template as HTML (Vue) or Svelte; one grid verdict for the whole component."""
+    template = _Source(rel, lines, _TEMPLATE_GRAMMAR[dialect], text, 0)
+    root = template.tree.root_node
+    grid = _Grid()
+    scripts: list[_Source] = []
+    for block in sfc.blocks(root):
+        source = _Source(rel, lines, block.language, block.code, block.row)
+        if block.language == "css":
+            _css_grid(source, grid)
+            _todos(source, out)
+        else:
+            scripts.append(source)
+            _js_facts(source, out, grid)
+    _todos(template, out)  # <!-- TODO --> (the blocks' text is not parsed by this grammar)
+    elements = sfc.elements(root)
+    _template_inputs(template, elements, out)
+    _template_grid(template, elements, grid)
+    _grid_fact(rel, grid, out)
+    _template_lists(template, scripts, sfc.loops(root), dialect, out)
+
+
+def _template_inputs(template: _Source, elements: list[sfc.Element], out: _FileFacts) -> None:
+    """``_inputs`` for a template: the same rules, with Vue's and Svelte's ways of binding
+    an attribute (``:aria-label``, ``aria-label={x}``, ``{title}``) counting as written."""
+    label_for = {
+        (named.bound, named.value)
+        for element in elements
+        if element.tag == "label"
+        for key in ("for", "htmlFor")
+        if (named := element.attributes.get(key)) is not None
+    }
+    items: list[Evidence] = []
+    tags: list[str] = []
+    for element in elements:
+        if element.tag not in ("input", "select", "textarea") or element.spread:
+            continue  # spread attributes may hold the label: not claimed
+        attributes = element.attributes
+        kind = attributes.get("type")
+        if kind is not None and (kind.bound or kind.value in _NO_LABEL_TYPES):
+            continue  # hidden, a button, or a type chosen at run time
+        if _LABELLING & attributes.keys() or element.inside("label"):
+            continue
+        shown = attributes.get("v-show")
+        if "hidden" in attributes or (shown is not None and shown.value.strip() == "false"):
+            continue  # not shown: nothing to label
+        named_id = attributes.get("id")
+        if named_id is not None and (named_id.bound, named_id.value) in label_for:
+            continue
+        item = template.span(element.node)
+        if item is not None and item not in items:
+            items.append(item)
+            tags.append(f"<{element.tag}>")
+    if items:
+        listed = ", ".join(dict.fromkeys(tags))
+        out.facts.append(
+            Fact(
+                FactKind.UNLABELLED_INPUT,
+                template.rel,
+                None,
+                f"{template.rel} has {len(items)} form control(s) ({listed}) with no label: "
+                "no aria-label, no <label for> naming its id, and no enclosing <label>",
+                tuple(items[:5]),
+                note=listed,
+            )
+        )
+
+
+def _template_grid(template: _Source, elements: list[sfc.Element], grid: _Grid) -> None:
+    """Grid columns in ``class``/``:class``/``class={…}``/``class:x``, ``style``/``:style``
+    and ``style:grid-template-columns``; ``bind:innerWidth`` is responsive."""
+    for element in elements:
+        for name, attribute in element.attributes.items():
+            if name == "bind:innerWidth":
+                grid.responsive = True
+            elif name.startswith("class:"):
+                grid.classes(template, attribute.node, name.removeprefix("class:"))
+            elif name == "style:grid-template-columns":
+                if not attribute.bound and not _free_columns(attribute.value):
+                    shown = f"grid-template-columns: {attribute.value}"
+                    grid.add(template, attribute.node, shown)
+            elif name in ("class", "style"):
+                for code, row in attribute.expressions():
+                    expression = _Source(template.rel, template.lines, "tsx", f"({code})", row)
+                    _js_grid(expression, grid)
+                if attribute.bound:
+                    continue
+                if name == "class":
+                    grid.classes(template, attribute.node, attribute.value)
+                else:
+                    rule = f"a{{{attribute.value}}}"  # a rule around the declarations
+                    _css_grid(
+                        _Source(template.rel, template.lines, "css", rule, attribute.row), grid
+                    )
+
+
+def _free_columns(value: str) -> bool:
+    """Columns that follow the width (auto-fit/fill, minmax) or are not known here."""
+    return bool(_FREE_GRID.search(value)) or "var(" in value or value.strip() in _NOT_FIXED
+
+
+_NOT_FIXED = frozenset({"none", "subgrid", "inherit", "initial", "unset", "revert"})
+_RESPONSIVE_AT_RULES = frozenset({"@container", "@screen", "@include"})  # a mixin may hold one
+
+
+def _css_grid(src: _Source, grid: _Grid) -> None:
+    """``grid-template-columns`` and ``@apply grid-cols-N`` in a stylesheet; a media or
+    container query (or a SCSS mixin, which may hold one) makes it responsive."""
+    if src.nodes("media_statement"):
+        grid.responsive = True
+    for rule in src.nodes("at_rule"):
+        keyword = next((c for c in rule.children if c.type == "at_keyword"), None)
+        if _text(keyword) in _RESPONSIVE_AT_RULES:
+            grid.responsive = True
+    for statement in src.nodes("postcss_statement"):
+        keyword = next((c for c in statement.children if c.type == "at_keyword"), None)
+        if _text(keyword) == "@apply":
+            words = " ".join(_text(c) for c in statement.named_children if c != keyword)
+            grid.classes(src, statement, words)
+    for declaration in src.nodes("declaration"):
+        name = declaration.named_children[0] if declaration.named_children else None
+        if name is None or name.type != "property_name":
+            continue
+        if _text(name) != "grid-template-columns":
+            continue
+        value = " ".join(_text(part) for part in declaration.named_children[1:])
+        if not _free_columns(value):
+            grid.add(src, declaration, f"grid-template-columns: {value}")
+
+
+def _template_lists(
+    template: _Source, scripts: list[_Source], loops: list[sfc.Loop], dialect: str, out: _FileFacts
+) -> None:
+    """A list that a script block loads without paging (``_unpaged``) and that the template
+    renders item by item (``v-for``, ``{#each}``): through the variables that hold the
+    call's result. A loop over what another file's function loads is left to
+    ``_cross_file_lists`` (``out.renders``), as is SvelteKit's ``data`` from ``load``."""
+    if not loops:
+        return
+    fed: dict[str, tuple[_Source, Node]] = {}  # variable -> the unpaged call it holds
+    called: dict[str, str] = {}  # variable -> the function whose awaited result it holds
+    for src in scripts:
+        cache: dict[int, list[_Binding]] = {}
+        for call in src.nodes("call_expression"):
+            unpaged = _unpaged(call)
+            if not unpaged and not _awaited(call):
+                continue
+            for name in _fed_names(src, call, cache):
+                if unpaged:
+                    fed.setdefault(name, (src, call))
+                else:
+                    called.setdefault(name, _call_name(call))
+    for loop in loops:
+        if _pages_itself(loop.iterable):
+            continue
+        name = _iterable_root(loop.iterable)
+        item = template.evidence(loop.node)
+        if not name or item is None:
+            continue
+        if name in fed and not any(f.kind is FactKind.UNPAGED_LIST for f in out.facts):
+            src, call = fed[name]
+            loaded = src.evidence(call)
+            if loaded is None:
+                continue
+            out.facts.append(
+                Fact(
+                    FactKind.UNPAGED_LIST,
+                    template.rel,
+                    None,
+                    f"{template.rel} loads a list with no page, limit or cursor (line "
+                    f"{loaded.start_line}) and renders every item with {loop.syntax} "
+                    f"(line {item.start_line})",
+                    (loaded, item),
+                )
+            )
+        elif name in called:
+            out.renders.append((called[name], item))
+        elif dialect == "svelte" and name == "data":
+            out.renders.append((_SVELTEKIT_LOAD, item))  # the route's +page.ts / .server.ts
+
+
+_SVELTEKIT_LOAD = "load"
+
+
+def _awaited(call: Node) -> bool:
+    parent = call.parent
+    return (parent is not None and parent.type == "await_expression") or "then" in _chain(call)[1]
+
+
+def _fed_names(src: _Source, call: Node, cache: dict[int, list[_Binding]]) -> set[str]:
+    """The variables that hold the call's result, or something made from it, in the
+    function that makes the call: ``const res = await fetch(u)``, then
+    ``rows.value = await res.json()`` (Vue's ref), ``this.rows = …`` (options API),
+    ``rows = …`` (Svelte), ``const { data: rows } = await useFetch(u)``, and the
+    parameters of the callbacks chained on it (``.then((rows) => …)``). ``cache`` keeps
+    each function's bindings."""
+    scope = _function_of(call, _JS_FUNCTIONS) or src.tree.root_node
+    bindings = cache.get(scope.id)
+    if bindings is None:
+        bindings = cache[scope.id] = _bindings(scope)
+    derived = _callback_parameters(call)
+    changed = True
+    while changed:
+        changed = False
+        for names, uses, start, end in bindings:
+            holds = start <= call.start_byte and call.end_byte <= end
+            if (holds or not uses.isdisjoint(derived)) and not derived.issuperset(names):
+                derived.update(names)
+                changed = True
+    return derived
+
+
+_Binding = tuple[list[str], set[str], int, int]  # names bound, names used, value's bytes
+
+
+def _bindings(scope: Node) -> list[_Binding]:
+    """The declarations and assignments in ``scope``: what each binds, from what."""
+    found: list[_Binding] = []
+    for node in _descendants(scope):
+        if node.type == "variable_declarator":
+            target, value = node.child_by_field_name("name"), node.child_by_field_name("value")
+        elif node.type == "assignment_expression":
+            target, value = node.child_by_field_name("left"), node.child_by_field_name("right")
+        else:
+            continue
+        if target is None or value is None:
+            continue
+        names = _bound_names(target)
+        if names:
+            uses = {
+                _text(part) for part in (value, *_descendants(value)) if part.type == "identifier"
+            }
+            found.append((names, uses, value.start_byte, value.end_byte))
+    return found
+
+
+def _bound_names(target: Node) -> list[str]:
+    """``rows`` of ``rows``, ``rows.value``, ``this.rows``, ``state.rows``, and the
+    variables of a destructuring pattern."""
+    if target.type == "identifier":
+        return [_text(target)]
+    if target.type == "member_expression":
+        current = target
+        while True:
+            inner = current.child_by_field_name("object")
+            if inner is None:
+                return []
+            if inner.type == "this":
+                return [_text(current.child_by_field_name("property"))]
+            if inner.type != "member_expression":
+                return [_text(inner)] if inner.type == "identifier" else []
+            current = inner
+    if target.type in ("object_pattern", "array_pattern"):
+        return [
+            _text(node)
+            for node in _descendants(target)
+            if node.type in ("identifier", "shorthand_property_identifier_pattern")
+        ]
+    return []
+
+
+def _callback_parameters(call: Node) -> set[str]:
+    """The parameters of the functions handed to the calls chained on ``call``."""
+    names: set[str] = set()
+    current = call
+    while True:
+        member = current.parent
+        outer = member.parent if member is not None else None
+        if member is None or member.type != "member_expression" or outer is None:
+            return names
+        if outer.type != "call_expression" or member.child_by_field_name("object") != current:
+            return names
+        arguments = outer.child_by_field_name("arguments")
+        for argument in arguments.named_children if arguments is not None else ():
+            if argument.type not in _JS_FUNCTIONS:
+                continue
+            parameters = argument.child_by_field_name("parameters") or argument.child_by_field_name(
+                "parameter"
+            )
+            if parameters is not None:
+                names.update(
+                    _text(node)
+                    for node in (parameters, *_descendants(parameters))
+                    if node.type in ("identifier", "shorthand_property_identifier_pattern")
+                )
+        current = outer
+
+
+def _iterable_root(node: Node) -> str:
+    """``items`` of ``items``, ``items.filter(f)``, ``data.items``, ``items!``."""
+    current: Node | None = node
+    while current is not None:
+        if current.type == "identifier":
+            return _text(current)
+        if current.type == "call_expression":
+            current = current.child_by_field_name("function")
+        elif current.type in ("member_expression", "subscript_expression"):
+            current = current.child_by_field_name("object")
+        elif current.type in ("parenthesized_expression", "non_null_expression"):
+            current = current.named_children[0] if current.named_children else None
+        else:
+            return ""
+    return ""
+
+
+def _pages_itself(iterable: Node) -> bool:
+    """The loop shows a slice (``items.slice(0, 20)``) or a page of its own."""
+    for node in (iterable, *_descendants(iterable)):
+        if node.type == "call_expression" and _method(node) in _PAGING_METHODS:
+            return True
+        if node.type == "identifier" and _PAGING.search(_text(node)):
+            return True
+    return False
+
+
 def _analyse(rel: str, text: str) -> _FileFacts:
     out = _FileFacts()
     language = language_of(rel)
     lines = text.split("\n")
     if language == "vue":
-        for script_language, row0, code in _script_blocks(text):
-            _js_facts(_Source(rel, lines, script_language, code, row0), out)
+        _component_facts(rel, lines, _dialect(rel), text, out)
     elif language == "python":
         _py_facts(_Source(rel, lines, "python", text, 0), out)
     elif language is not None:
@@ -893,6 +1284,10 @@ def _cross_file_lists(per_file: dict[str, _FileFacts], own: set[str], report: Fa
             loader = loaders.get(base)
             if loader is None or loader.path == rel:
                 continue
+            if callee == _SVELTEKIT_LOAD and posixpath.dirname(loader.path) != posixpath.dirname(
+                rel
+            ):
+                continue  # every SvelteKit route has a `load`: only the page's own counts
             report.facts.append(
                 Fact(
                     FactKind.UNPAGED_LIST,

@@ -50,7 +50,7 @@ OFFLINE_NOTICE = (
     "Derived by the offline engine from facts in the repository's code; no AI model was used."
 )
 _YIELD_EVERY = 8  # chunks between yields to the event loop when there is no interval
-_PAGE_FILES = 8  # the page's own files asked of the scan
+_PAGE_FILES = 16  # the page's own files asked of the scan (its route, what it renders)
 _MAX_EVIDENCE = 5
 
 _COUNT: dict[PriorityLevel, int] = {
@@ -276,11 +276,12 @@ class _Narrator:
 
 
 def _groups(facts: Sequence[Fact]) -> list[_Group]:
-    """One group per kind (the page's own facts first within it), each TODO on its own."""
+    """One group per kind (the page's own facts first within it); each TODO, and each route
+    without its loading or error state, on its own (two routes miss different states)."""
     by_kind: dict[FactKind, list[Fact]] = {}
     groups: list[_Group] = []
     for fact in sorted(facts, key=lambda fact: not fact.own):  # stable: own first
-        if fact.kind is FactKind.TODO:
+        if fact.kind in (FactKind.TODO, FactKind.MISSING_ROUTE_STATE):
             groups.append(_Group(fact.kind, (fact,)))
         else:
             by_kind.setdefault(fact.kind, []).append(fact)
@@ -409,11 +410,19 @@ def _paging_text(group: _Group, subject: str) -> _Text:
 
 def _grid_text(group: _Group, subject: str) -> _Text:
     lead = group.lead
+    whose = f"the {subject}'s grid" if group.own else f"the grid in {lead.path}"
+    columns = re.fullmatch(r"grid-cols-(\d+)", lead.note)
+    if columns is None:  # gridTemplateColumns
+        example = "`repeat(auto-fill, minmax(16rem, 1fr))`"
+    elif int(columns.group(1)) <= 2:
+        example = f"`grid-cols-1 sm:{lead.note}`"
+    else:
+        example = f"`grid-cols-1 sm:grid-cols-2 lg:{lead.note}`"
     return _Text(
         f"Make the grid in {lead.path} responsive",
         f"{lead.detail}.",
-        f"Start the {subject}'s grid at one column and add columns at breakpoints (for "
-        f"example `grid-cols-1 sm:grid-cols-2 lg:{lead.note}` instead of `{lead.note}`).",
+        f"Start {whose} at one column and add columns at breakpoints (for example "
+        f"{example} instead of `{lead.note}`).",
         f"Check {lead.path} at 360 px, 768 px and 1280 px wide.",
     )
 
@@ -446,14 +455,20 @@ def _label_text(group: _Group, subject: str) -> _Text:
 def _route_text(group: _Group, subject: str) -> _Text:
     lead = group.lead
     folder = lead.path.rsplit("/", 1)[0]
-    files = " and ".join(f"{folder}/{state}.tsx" for state in lead.note.split(" and "))
+    missing = lead.note.split(" and ")
+    files = " and ".join(f"{folder}/{state}.tsx" for state in missing)
+    what = {  # only what is missing: never an error file for a route that has one
+        "loading": (f"a skeleton of the {subject}'s layout while it loads", "Suspense"),
+        "error": ("a message with a retry (`reset()`) when it fails", "an error boundary"),
+    }
+    shows = " and ".join(what[state][0] for state in missing if state in what)
+    wraps = " and ".join(what[state][1] for state in missing if state in what)
+    plural = "these files" if len(missing) > 1 else "this file"
     return _Text(
-        f"Add {lead.note} states to the {subject} route",
+        f"Add {lead.note} {'states' if len(missing) > 1 else 'state'} to the {subject} route",
         f"{lead.detail[:1].upper()}{lead.detail[1:]}.",
-        f"Add {files}: a skeleton of the {subject}'s layout while it loads, and a message "
-        "with a retry (`reset()`) when it fails.",
-        "Next.js wraps the page in Suspense and an error boundary for these files; no change "
-        f"to {lead.path} is needed.",
+        f"Add {files}: {shows}.",
+        f"Next.js wraps the page in {wraps} for {plural}; no change to {lead.path} is needed.",
     )
 
 

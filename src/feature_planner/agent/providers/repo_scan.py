@@ -33,17 +33,22 @@ order:
 ``ScanResult`` says how many files were listed and read, and why it stopped, if it did.
 
 The order of the matches (``_rank``), so that the alphabet decides only between files alike
-in every way: the route file named exactly for the target comes first; then by score (name,
-mentions, a definition named for the term, +3 when that page imports the file, -4 for tests
-and stories); then, at equal score, by role: the route's companions (``layout``,
-``loading``, ``error``, ``+page.server.ts``…), sub-routes and page components; the files
-the page imports, in its order of import; other code; tests and stories last; then
-shallower paths first; then the path.
+in every way: the route file named exactly for the target comes first (of two, the one
+that imports more files: a monorepo's app before its marketing site; a route under more
+route words, ``inbox/settings`` beside ``settings``, is only near it), then that page's own
+files: what it imports (a file it renders is a match even if it never names the target)
+and its route's companions (``layout``, ``loading``, ``error``, ``+page.server.ts``…); then
+each further such page with its files; then every other file. Within each: by score (name,
+mentions, a definition named for the term, +3 when the page imports the file, -4 for tests
+and stories); then, at equal score, by role: the route's companions, sub-routes and page
+components; the files the page imports, in its order of import; other code; tests and
+stories last; then shallower paths first; then the path.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import heapq
 import json
 import posixpath
@@ -63,10 +68,13 @@ from ..sandbox import SKIP_DIR_SUFFIXES, SKIP_DIRS, Budget, Location, Sandbox, S
 __all__ = [
     "FileMatch",
     "ProjectDocs",
+    "RepositoryListing",
     "ScanResult",
     "find_matching_files",
     "glob_pattern",
+    "list_repository",
     "read_project_docs",
+    "resolve_import",
     "search_terms",
 ]
 
@@ -183,6 +191,7 @@ class ScanResult:
     files_read: int = 0  # files whose text was read (the best paths first)
     listed_by: str = "walk"  # "git" (git ls-files) or "walk" (the sandbox's walk)
     stopped: str | None = None  # why: "listing time", "reads", "bytes" or "read time"
+    read: tuple[str, ...] = ()  # the files it opened (or tried to), sorted: what it depends on
 
 
 def search_terms(target: str) -> tuple[str, ...]:
@@ -354,6 +363,8 @@ _ROUTE_FOLDERS = frozenset(
 )
 # Under a route folder, named by their folder (``pages/search/index.tsx``).
 _FOLDER_NAMED = frozenset({"index", "_index", "route", "views", "routes"})
+# Folders above which nothing is part of a route's URL (``_route_words``).
+_ROUTE_ROOTS = _ROUTE_FOLDERS | {"app"}
 _PYTHON_ROUTE_MODULES = frozenset({"views", "routes", "pages"})  # search/views.py (Django)
 # A route's other files (app router, SvelteKit, Remix), beside its page.
 _COMPANIONS = frozenset(
@@ -415,15 +426,18 @@ def find_matching_files(
     use_git: bool = True,
     list_seconds: float = LIST_SECONDS,
     read_seconds: float = READ_SECONDS,
+    listing: RepositoryListing | None = None,
 ) -> ScanResult:
     """The files whose paths (strongly) or contents (weakly) are about ``terms``, best first.
 
-    Every file is listed and ranked by its path; the best ``max_reads`` are read."""
+    Every file is listed and ranked by its path; the best ``max_reads`` are read. A
+    ``listing`` of ``root`` made by ``list_repository`` spares listing it again."""
     if not terms:
         return ScanResult(terms=(), matches=(), files_scanned=0, truncated=False)
     terms = tuple(terms)
     sandbox = Sandbox(root)
-    listing = _list(sandbox, use_git, time.monotonic() + list_seconds)
+    if listing is None:
+        listing = _list(sandbox, use_git, time.monotonic() + list_seconds)
     listed = set(listing.paths)
     excluded = set(exclude)
     rels = [rel for rel in listing.paths if rel not in excluded]
@@ -432,20 +446,25 @@ def find_matching_files(
 
     # 1. the target's route files, 2. what they import, 3. named files, 4. the rest.
     abouts = (_about(rel, terms) for rel in rels if mentions.search(rel.lower()))
-    named = sorted(
-        (about for about in abouts if about.name_score),
-        key=lambda a: (a.route_rank, -a.name_score, a.role, *_path_key(a.rel)),
-    )
-    imported: dict[str, None] = {}
+    named = _exact_routes_first([about for about in abouts if about.name_score])
+    pages: list[tuple[str, list[str]]] = []  # the pages whose imports are followed
     exact = any(about.route_rank == 0 for about in named)
     for about in named:
         if about.route_rank == 2:
             break
         text = reader.read(about)
         if text is not None and (about.route_rank == 0 or not exact):
-            imported.update(dict.fromkeys(_imports(about.rel, text, listed)))
-    imported_in_order = [rel for rel in imported if rel not in excluded]
-    reader.imported.update((rel, index) for index, rel in enumerate(imported_in_order, 1))
+            pages.append((about.rel, _imports(about.rel, text, listed)))
+    # two pages named alike (a monorepo's site and app): the one with more code of its own
+    pages.sort(key=lambda page: -len(page[1]))
+    for index, (page, found) in enumerate(pages):
+        reader.pages.setdefault(page, index)
+        reader.page_of.setdefault(page.rpartition("/")[0] + "/", index)  # its companions
+        for rel in found:
+            if rel not in excluded:
+                reader.page_of.setdefault(rel, index)
+                reader.imported.setdefault(rel, len(reader.imported) + 1)
+    imported_in_order = list(reader.imported)
     reader.read_all(_about(rel, terms) for rel in imported_in_order)
     reader.read_all(named)
     rest = reader.left(len(rels))
@@ -459,7 +478,7 @@ def find_matching_files(
         )
         reader.read_all(_about(key[-1], terms) for key in heapq.nsmallest(rest, unnamed))
 
-    matches = sorted(reader.matches, key=_rank)
+    matches = sorted(reader.matches, key=reader.rank)
     stopped = "listing time" if not listing.complete else reader.stopped
     if stopped is None and reader.count < len(rels):
         stopped = "reads"  # the read stopped short of the list; say so
@@ -471,15 +490,62 @@ def find_matching_files(
         files_read=reader.count,
         listed_by=listing.by,
         stopped=stopped,
+        read=tuple(sorted(reader.done)),
     )
 
 
-def _rank(entry: tuple[_Path, FileMatch, int]) -> tuple[bool, int, int, int, int, str]:
-    """The order of matches: the target's own route file; score; role; import order (for the
-    files a page imports); depth; path."""
+def _rank(
+    entry: tuple[_Path, FileMatch, int], pages: dict[str, int], page_of: dict[str, int]
+) -> tuple[int, int, int, int, int, int, str]:
+    """The order of matches: each page the target names (``pages``, in their order), then its
+    own files (``page_of``: what it imports, and its route's companions, a folder's key ending
+    in "/"), before any other file; within these: score; role; import order (for the files a
+    page imports); depth; path."""
     about, match, imported_at = entry
     role = _Role.NAMES.index(match.role)
-    return (about.route_rank > 0, -match.score, role, imported_at, about.rel.count("/"), about.rel)
+    folder = about.rel.rpartition("/")[0] + "/"
+    if about.rel in pages:
+        group, own = pages[about.rel], 0
+    elif about.rel in page_of:
+        group, own = page_of[about.rel], 1
+    elif role == _Role.ROUTE and folder in page_of:
+        group, own = page_of[folder], 1
+    else:
+        group, own = len(pages), 2
+    depth = about.rel.count("/")
+    return (group, own, -match.score, role, imported_at, depth, about.rel)
+
+
+def _exact_routes_first(named: list[_Path]) -> list[_Path]:
+    """The named paths in reading order: route files first. A route named exactly for the
+    target but under more route words than another (``inbox/settings`` beside ``settings``
+    for "Settings") is only near it: read early, but not the page."""
+    extra = {about.rel: _route_words(about.rel) for about in named if about.route_rank == 0}
+    fewest = min(extra.values(), default=0)
+    named = [
+        dataclasses.replace(about, route_rank=1) if extra.get(about.rel, 0) > fewest else about
+        for about in named
+    ]
+    return sorted(named, key=lambda a: (a.route_rank, -a.name_score, a.role, *_path_key(a.rel)))
+
+
+def _route_words(rel: str) -> int:
+    """How many segments of a route file's URL come before the one that names it:
+    ``app/(shop)/[locale]/inbox/settings/page.tsx`` 1 (inbox), ``pages/settings.tsx`` 0. Groups,
+    slots, dynamic and private segments are not words; nor is anything above the last folder
+    that holds routes (``app``, ``pages``, ``routes``…)."""
+    folders = rel.split("/")[:-1]
+    roots = [index for index, folder in enumerate(folders) if folder.lower() in _ROUTE_ROOTS]
+    after = folders[roots[-1] + 1 :] if roots else []
+    words = [f for f in after if not f.startswith(("(", "@", "[", "$", ":", "_"))]
+    return max(len(words) - 1, 0) if _names_by_folder(rel) else len(words)
+
+
+def _names_by_folder(rel: str) -> bool:
+    """The route file takes its name from its folder (``search/page.tsx``, ``search/index.vue``,
+    ``search/views.py``), not from its own (``pages/search.tsx``)."""
+    head = rel.rpartition("/")[2].rpartition(".")[0].split(".")[0].lower()
+    return head in _PAGE_NAMES or head in _FOLDER_NAMED or head in _PYTHON_ROUTE_MODULES
 
 
 def _path_key(rel: str) -> tuple[bool, int, str]:
@@ -498,6 +564,17 @@ def _near_folders(paths: Iterable[str]) -> set[str]:
 
 
 # -- listing ----------------------------------------------------------------------------------
+
+RepositoryListing = _Listing  # what ``list_repository`` gives and ``find_matching_files`` takes
+
+
+def list_repository(
+    root: Path, *, use_git: bool = True, seconds: float = LIST_SECONDS
+) -> RepositoryListing:
+    """Every file the scan ranks (``paths``; ``by`` "git" or "walk"; ``complete`` unless the
+    time ran out), listed once for whoever needs the list beside the scan (the repository
+    map resolves imports and finds tests in it). Blocking."""
+    return _list(Sandbox(root), use_git, time.monotonic() + seconds)
 
 
 def _list(sandbox: Sandbox, use_git: bool, deadline: float) -> _Listing:
@@ -574,6 +651,8 @@ class _Reader:
         self.deadline = time.monotonic() + seconds
         self.done: set[str] = set()
         self.imported: dict[str, int] = {}  # what the target's pages import, in order
+        self.pages: dict[str, int] = {}  # the target's pages, best first
+        self.page_of: dict[str, int] = {}  # the files (and route folders) of each page
         self.matches: list[tuple[_Path, FileMatch, int]] = []
         self.stopped: str | None = None
 
@@ -584,8 +663,11 @@ class _Reader:
     def left(self, total: int) -> int:
         return 0 if self.stopped else min(self.reads_left, total - self.count)
 
+    def rank(self, entry: tuple[_Path, FileMatch, int]) -> tuple[int, int, int, int, int, int, str]:
+        return _rank(entry, self.pages, self.page_of)
+
     def best_paths(self, count: int) -> list[str]:
-        return [about.rel for about, _, _ in sorted(self.matches, key=_rank)[:count]]
+        return [about.rel for about, _, _ in sorted(self.matches, key=self.rank)[:count]]
 
     def read_all(self, abouts: Iterable[_Path]) -> None:
         for about in abouts:
@@ -723,6 +805,18 @@ def _imports(rel: str, text: str, listed: Collection[str]) -> list[str]:
     return list(found)
 
 
+def resolve_import(importer: str, specifier: str, listed: Collection[str]) -> str | None:
+    """The listed file that ``importer`` means by ``specifier`` (``./OrderList``,
+    ``@/lib/api``, ``..models``, ``app.views``), as ``_imports`` resolves it, or None (a
+    package, or nothing listed there). For callers that read specifiers from syntax trees."""
+    folder = importer.rpartition("/")[0]
+    for base in _import_bases(folder, specifier, importer.endswith(".py")):
+        target = _resolve(base, listed)
+        if target is not None and target != importer:
+            return target
+    return None
+
+
 def _import_bases(folder: str, specifier: str, python: bool) -> list[str]:
     """Where a specifier may point, without an extension, most likely first."""
     if python:
@@ -805,7 +899,7 @@ def _score(about: _Path, text: str, terms: Sequence[str], *, imported: bool) -> 
     lowered = text.lower()
     counts = [min(sum(lowered.count(form) for form in _forms(term)), 5) for term in terms]
     hits = sum(counts)
-    if not about.name_score and not (all(counts) or (imported and hits)):
+    if not about.name_score and not (all(counts) or imported):
         return None  # only some of the words: the common case, decided cheaply
     symbols = _symbols(text, terms)
     defines_term = any(term in symbol.lower() for symbol in symbols for term in terms)
