@@ -18,6 +18,7 @@ from feature_planner.agent.planner import (
     suggestion_schema,
     system_prompt,
 )
+from feature_planner.agent.providers import conversation
 from feature_planner.agent.providers.anthropic import KEY_REFUSED, AnthropicProvider
 from feature_planner.agent.providers.options import AIOptions
 from tests.agent.anthropic_server import (
@@ -172,6 +173,11 @@ async def test_full_run_streams_the_narrative_runs_tools_and_returns_suggestions
     assert first["model"] == MODEL and first["stream"] is True
     assert first["system"] == system_prompt(None)
     assert "Collections page" in first["messages"][0]["content"]
+    # The repository map's summary: the page's own files, before any tool call.
+    assert (
+        f"- {PAGE} (route; exports CollectionsPage; imports {LIB}"
+        in (first["messages"][0]["content"])
+    )
     assert "temperature" not in first
     assert fake_anthropic.requests[0].tool_names == [
         "Glob",
@@ -621,3 +627,23 @@ async def test_cancellation_closes_the_upstream_connection_at_once(
     assert await asyncio.to_thread(fake_anthropic.disconnected.wait, 2)
     assert time.monotonic() - started < 1.0
     assert sink.narrative == "Looking at the page"
+
+
+async def test_a_repository_map_that_fails_leaves_the_model_to_explore_without_it(
+    fake_anthropic: FakeAnthropic,
+    make_provider: MakeProvider,
+    repo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(root: Path, target: str) -> None:
+        raise RuntimeError("the map broke")
+
+    monkeypatch.setattr(conversation, "page_map_in_thread", broken)
+
+    result, _ = await play(make_provider(), fake_anthropic, [_submit()], plan_request(repo))
+
+    assert len(result.suggestions) == 3
+    first = fake_anthropic.requests[0].body["messages"][0]["content"]
+    assert "Collections page" in first and "map of the repository" not in first
+    assert "the repository map failed" in caplog.text

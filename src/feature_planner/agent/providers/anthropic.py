@@ -46,7 +46,7 @@ from anthropic.types import (
 from ...config import ConfigurationError
 from ...errors import ProviderError
 from ..base import PlanRequest, PlanResult, Provider, RunSink
-from ..planner import FINISH_TOOL_NAME, SUBMIT_TOOL_NAME, system_prompt, user_prompt
+from ..planner import FINISH_TOOL_NAME, SUBMIT_TOOL_NAME, system_prompt
 from .backoff import CallFailure, CallRetries, retry_after_seconds
 from .conversation import SUBMIT_NOW, TRUNCATED_CALL, Conversation
 from .options import AIOptions
@@ -124,7 +124,8 @@ class AnthropicProvider(Provider):
             for definition in run.tool_definitions()
         ]
         system = system_prompt(request.agent)
-        messages: list[MessageParam] = [{"role": "user", "content": user_prompt(request)}]
+        first = await run.first_message(request)
+        messages: list[MessageParam] = [{"role": "user", "content": first}]
         force_submit = False
         reported_model = run.model
 

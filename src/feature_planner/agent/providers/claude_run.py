@@ -60,7 +60,6 @@ from ..planner import (
     parse_finish,
     parse_suggestion,
     system_prompt,
-    user_prompt,
 )
 from .backoff import broke_off
 from .conversation import SUBMIT_NOW, Conversation
@@ -133,7 +132,7 @@ class ClaudeRun:
             # a failure, a cancellation) would leave the runtime to garbage collection. The
             # client's ``async with`` closes it here and now, on every path.
             async with ClaudeSDKClient(options=options, transport=transport) as client:
-                await client.query(user_prompt(self.request))
+                await client.query(await self.conversation.first_message(self.request))
                 messages = cast("AsyncGenerator[Message, None]", client.receive_messages())
                 async with contextlib.aclosing(messages):
                     async for message in messages:

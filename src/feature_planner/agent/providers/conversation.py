@@ -4,9 +4,10 @@ A provider makes one ``Conversation`` per run, feeds its SDK's events to it, and
 its wire format and its failure messages; a new provider is that adapter alone. (When a
 failed model call is tried again is ``backoff``'s part.)
 
-- ``Conversation``: one run's model, tools and the parts below; it answers the model's tool
-  calls (the repository's, ``submit_suggestion`` and ``finish``) and builds the
-  ``PlanResult``.
+- ``Conversation``: one run's model, tools and the parts below; its ``first_message`` gives
+  the model the repository map's summary for the page (``agent.repo_map``), so that it
+  starts from the page's own files; it answers the model's tool calls (the repository's,
+  ``submit_suggestion`` and ``finish``) and builds the ``PlanResult``.
 - ``Submissions``: the suggestions the model submits one at a time. Each goes to the sink,
   which verifies its evidence and sends it; what failed goes back to the model once to be
   fixed (``retryCount``), and a suggestion left with no verified evidence is dropped and
@@ -22,6 +23,7 @@ failed model call is tried again is ``backoff``'s part.)
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,8 +46,10 @@ from ..planner import (
     parse_finish,
     parse_suggestion,
     suggestion_schema,
+    user_prompt,
 )
 from ..profile import DEFAULT_AGENT, ToolName
+from ..repo_map import page_map_in_thread
 from ..tools import RepositoryTools, ToolDefinition, ToolResult
 from .options import AIOptions
 
@@ -80,6 +84,7 @@ TRUNCATED_CALL = (
     "again with a shorter input."
 )
 RAN_OUT = "The run ended before the model summarised what it read."
+MAP_SECONDS = 5.0  # the repository map's wait at most; without it the model explores as before
 
 
 class Narrative:
@@ -340,6 +345,22 @@ class Conversation:
         self.retries = StructuredRetries(options.structured_retries)
         self.submissions = Submissions(sink, self.retries)
         self._drafting = False
+
+    async def first_message(self, request: PlanRequest) -> str:
+        """The request, and what the repository map found for the page. The map is a help,
+        never a failure: when it cannot be made in time, the model explores without it."""
+        try:
+            async with asyncio.timeout(MAP_SECONDS):
+                found = await page_map_in_thread(request.repository, request.page_or_component)
+        except TimeoutError:
+            logger.warning(
+                "the repository map took over %g s; the agent starts without it", MAP_SECONDS
+            )
+            return user_prompt(request)
+        except Exception:
+            logger.exception("the repository map failed; the agent starts without it")
+            return user_prompt(request)
+        return user_prompt(request, found.summary())
 
     def tool_definitions(self) -> list[ToolDefinition]:
         """The agent's repository tools, then ``submit_suggestion`` and ``finish``: what the

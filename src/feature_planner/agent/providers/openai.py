@@ -29,7 +29,7 @@ from openai.types.completion_usage import CompletionUsage
 
 from ...errors import ProviderError
 from ..base import PlanRequest, PlanResult, Provider, RunSink
-from ..planner import FINISH_TOOL_NAME, SUBMIT_TOOL_NAME, system_prompt, user_prompt
+from ..planner import FINISH_TOOL_NAME, SUBMIT_TOOL_NAME, system_prompt
 from ..tools import ToolDefinition
 from .backoff import CallFailure, CallRetries, retry_after_seconds
 from .conversation import LAST_ROUND, SUBMIT_NOW, TRUNCATED_CALL, Conversation, UsageTotals
@@ -113,7 +113,7 @@ class OpenAIProvider(Provider):
         params = self._params(run.model, run.temperature, run.tool_definitions())
         messages: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": system_prompt(request.agent)},
-            {"role": "user", "content": user_prompt(request)},
+            {"role": "user", "content": await run.first_message(request)},
         ]
         model_used = run.model
         reminded = False
