@@ -105,7 +105,7 @@ def sample(cls: type[FeaturePlannerError]) -> FeaturePlannerError:
     """An instance of ``cls`` with whatever it carries beside its message."""
     if cls is RequestValidationError:
         return cls([{"field": "priorityLevel", "message": "is required"}])
-    if cls is RateLimitedError:
+    if issubclass(cls, RateLimitedError):
         return cls(42)
     if cls is MethodNotAllowedError:
         return cls(["GET", "DELETE"])

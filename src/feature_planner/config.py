@@ -199,6 +199,26 @@ class Settings(BaseSettings):
     history_days: float = Field(
         30, gt=0, description="Jobs are kept in the database's history this many days"
     )
+    max_run_tokens: int = Field(
+        200_000, ge=1, description="A run that uses more tokens (input + output) is stopped"
+    )
+    daily_user_tokens: int | None = Field(
+        None, ge=1, description="A user's tokens per 24 h; past it, creates answer 429"
+    )
+
+    github_token: SecretStr | None = Field(
+        None, description="Files suggestions as GitHub issues (with GITHUB_REPOSITORY)"
+    )
+    github_repository: str | None = Field(
+        None,
+        description="owner/name of the repository issues are filed in",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$",
+    )
+    github_api_url: str = Field(
+        "https://api.github.com",
+        description="GitHub Enterprise: https://HOST/api/v3",
+        pattern=r"^https?://\S+$",
+    )
 
     offline_chunk_chars: int = Field(24, ge=1)
     offline_interval_ms: float = Field(40, ge=0)

@@ -19,6 +19,7 @@ The client's own failures, which no server sends, are under ``ClientSideError``:
     ├── RouteNotFoundError               404 NOT_FOUND
     ├── JobNotFoundError                 404 JOB_NOT_FOUND
     ├── AgentNotFoundError               404 AGENT_NOT_FOUND
+    ├── SuggestionNotFoundError          404 SUGGESTION_NOT_FOUND
     ├── MethodNotAllowedError            405 METHOD_NOT_ALLOWED (with ``allow``)
     ├── JobActiveError                   409 JOB_ACTIVE
     ├── JobNotCompleteError              409 JOB_NOT_COMPLETE
@@ -29,8 +30,11 @@ The client's own failures, which no server sends, are under ``ClientSideError``:
     ├── RequestValidationError           422 VALIDATION_ERROR (with ``fields``)
     ├── IdempotencyKeyReusedError        422 IDEMPOTENCY_KEY_REUSED
     ├── RateLimitedError                 429 RATE_LIMITED (with ``retry_after``)
+    │   └── DailyBudgetExceededError     429 DAILY_BUDGET_EXCEEDED
     ├── TooManyStreamsError              429 TOO_MANY_STREAMS
     ├── HeadersTooLargeError             431 HEADERS_TOO_LARGE
+    ├── NotConfiguredError               501 NOT_CONFIGURED
+    ├── UpstreamError                    502 UPSTREAM_ERROR
     ├── StoreUnavailableError            503 STORE_UNAVAILABLE
     ├── ServerDrainingError              503 SERVER_DRAINING
     └── ClientSideError                  (raised by the client itself, never sent)
@@ -56,6 +60,7 @@ __all__ = [
     "ClientSideError",
     "ConnectionFailedError",
     "CrossOriginError",
+    "DailyBudgetExceededError",
     "FeaturePlannerError",
     "HeadersTooLargeError",
     "IdempotencyKeyReusedError",
@@ -69,6 +74,7 @@ __all__ = [
     "JobNotCompleteError",
     "JobNotFoundError",
     "MethodNotAllowedError",
+    "NotConfiguredError",
     "PayloadTooLargeError",
     "ProviderError",
     "RateLimitedError",
@@ -77,9 +83,11 @@ __all__ = [
     "ServerDrainingError",
     "ShareReadOnlyError",
     "StoreUnavailableError",
+    "SuggestionNotFoundError",
     "TooManyStreamsError",
     "UnexpectedResponseError",
     "UnsupportedMediaTypeError",
+    "UpstreamError",
     "UriTooLongError",
 ]
 
@@ -242,6 +250,14 @@ class AgentNotFoundError(FeaturePlannerError):
     default_message = "You have no custom agent; runs use the default agent"
 
 
+class SuggestionNotFoundError(FeaturePlannerError):
+    """The job has no suggestion at that index."""
+
+    status = 404
+    code = "SUGGESTION_NOT_FOUND"
+    default_message = "The job has no suggestion at that index"
+
+
 class MethodNotAllowedError(FeaturePlannerError):
     """The route has no such method; ``Allow`` lists those it has."""
 
@@ -376,6 +392,22 @@ class RateLimitedError(FeaturePlannerError):
         return cls(retry_after, _text(error.get("message")))
 
 
+class DailyBudgetExceededError(RateLimitedError):
+    """The user's tokens of the last 24 hours passed ``FEATURE_PLANNER_DAILY_USER_TOKENS``;
+    ``Retry-After`` says when enough of them will be older than that."""
+
+    code = "DAILY_BUDGET_EXCEEDED"
+    default_message = "Your daily token budget is spent; try again later"
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        super().__init__(
+            retry_after,
+            message
+            or "Your runs of the last 24 hours used your daily token budget; "
+            f"retry in {max(1, retry_after)} s",
+        )
+
+
 class TooManyStreamsError(FeaturePlannerError):
     """Too many streams open for this user."""
 
@@ -390,6 +422,22 @@ class HeadersTooLargeError(FeaturePlannerError):
     status = 431
     code = "HEADERS_TOO_LARGE"
     default_message = "The request's headers are too large"
+
+
+class NotConfiguredError(FeaturePlannerError):
+    """The feature needs settings this server does not have (the message names them)."""
+
+    status = 501
+    code = "NOT_CONFIGURED"
+    default_message = "This feature is not configured on this server"
+
+
+class UpstreamError(FeaturePlannerError):
+    """A service this server called refused or failed (the message says what it said)."""
+
+    status = 502
+    code = "UPSTREAM_ERROR"
+    default_message = "An upstream service failed"
 
 
 class StoreUnavailableError(FeaturePlannerError):

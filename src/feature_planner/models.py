@@ -98,6 +98,7 @@ class ErrorCode(StrEnum):
     PROVIDER_ERROR = "PROVIDER_ERROR"
     WORKER_LOST = "WORKER_LOST"
     STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
+    BUDGET_EXCEEDED = "BUDGET_EXCEEDED"  # the run passed FEATURE_PLANNER_MAX_RUN_TOKENS
 
 
 # Control characters other than tab (\x09) and newline (\x0a), C1 controls included.

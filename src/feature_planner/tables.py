@@ -22,7 +22,7 @@ from sqlalchemy import (
     Text,
 )
 
-__all__ = ["custom_agents", "job_history", "metadata"]
+__all__ = ["custom_agents", "issue_links", "job_history", "metadata"]
 
 metadata = MetaData()
 
@@ -60,8 +60,25 @@ job_history = Table(
     Column("suggestions_count", Integer, nullable=True),
     Column("parent_job_id", String(36), nullable=True),
     Column("shares_revoked_at_ms", BigInteger, nullable=True),
+    Column("tokens", BigInteger, nullable=True),  # input + output, once finished
+    Column("cost_usd", Float, nullable=True),  # where the provider reports a cost
     # A user's page of runs, newest first: keyset paging on (created_at_ms, job_id).
     Index("ix_job_history_user_created", "user_id", "created_at_ms", "job_id"),
     # Pruning by age.
     Index("ix_job_history_created", "created_at_ms"),
+    # A user's tokens of the last 24 hours (the daily budget).
+    Index("ix_job_history_user_finished", "user_id", "finished_at_ms"),
+)
+
+# The GitHub issue filed for a suggestion: filing it again returns this one.
+issue_links = Table(
+    "issue_links",
+    metadata,
+    Column("job_id", String(36), primary_key=True),
+    Column("suggestion_index", Integer, primary_key=True),
+    Column("user_id", String(255), nullable=False),
+    Column("repository", String(200), nullable=False),  # owner/name
+    Column("number", Integer, nullable=True),  # None while it is being filed
+    Column("url", String(500), nullable=True),
+    Column("created_at_ms", BigInteger, nullable=False),
 )

@@ -11,8 +11,11 @@ __all__ = [
     "AGENT_PATH",
     "API",
     "CONFIG_PATH",
+    "EXPORT_PATH",
+    "FOLLOW_UP_PATH",
     "HISTORY_JOB_PATH",
     "HISTORY_PATH",
+    "ISSUE_PATH",
     "JOBS_PATH",
     "JOB_PATH",
     "SHARE_PATH",
@@ -28,6 +31,9 @@ AGENT_PATH: Final = API + "/agent"
 HISTORY_PATH: Final = API + "/jobs"  # the caller's runs, kept for FEATURE_PLANNER_HISTORY_DAYS
 HISTORY_JOB_PATH: Final = HISTORY_PATH + "/{" + JOB_ID.name + "}"
 SHARE_PATH: Final = JOB_PATH + "/share"
+FOLLOW_UP_PATH: Final = JOB_PATH + "/follow-up"
+EXPORT_PATH: Final = JOB_PATH + "/export"
+ISSUE_PATH: Final = JOB_PATH + "/suggestions/{index}/issue"
 
 _JOB_PREFIX: Final = JOBS_PATH + "/"
 
