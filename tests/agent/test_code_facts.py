@@ -354,3 +354,210 @@ def test_runs_in_several_threads_at_once_give_the_same_facts(tmp_path: Path) -> 
         runs = list(pool.map(lambda _: find_facts(tmp_path, list(files), nearby=False), range(8)))
 
     assert all(run.facts == first for run in runs)
+
+
+# -- what the page already shows: its boundaries, the data it loads ---------------------------
+
+BOUNDED = """\
+import { Suspense } from 'react'
+import { ErrorBoundary } from 'react-error-boundary'
+import { Table } from './table'
+
+export default async function OrdersPage() {
+  return (
+    <main>
+      <ErrorBoundary fallback={<p>Could not load the orders</p>}>
+        <Suspense fallback={<p>Loading…</p>}>
+          <Table />
+        </Suspense>
+      </ErrorBoundary>
+    </main>
+  )
+}
+"""
+
+
+def test_a_page_with_its_own_suspense_and_error_boundary_has_its_states(tmp_path: Path) -> None:
+    files = {"app/orders/page.tsx": BOUNDED, "app/orders/table.tsx": "export const T = 1\n"}
+    assert _facts(tmp_path, files, "app/orders/page.tsx") == []
+
+
+def test_a_page_with_only_a_suspense_lacks_only_its_error_state(tmp_path: Path) -> None:
+    page = BOUNDED.replace("<ErrorBoundary fallback={<p>Could not load the orders</p>}>", "<>")
+    page = page.replace("</ErrorBoundary>", "</>")
+    facts = _facts(tmp_path, {"app/orders/page.tsx": page})
+
+    assert [(f.kind, f.note) for f in facts] == [(FactKind.MISSING_ROUTE_STATE, "error")]
+    assert "feedback" not in facts[0].detail and "error boundary" in facts[0].detail
+
+
+def test_a_suspense_without_a_fallback_or_around_a_layouts_other_part_is_not_loading(
+    tmp_path: Path,
+) -> None:
+    page = "import { Suspense } from 'react'\nexport default function P() {\n"
+    page += "  return <Suspense><main /></Suspense>\n}\n"
+    layout = (
+        "export default function Layout({ children }) {\n"
+        "  return <div><Suspense fallback={<p />}><Nav /></Suspense>{children}</div>\n}\n"
+    )
+    write(tmp_path / "app/layout.tsx", layout)
+    facts = _facts(tmp_path, {"app/orders/page.tsx": page})
+    assert [f.note for f in facts] == ["loading and error"]
+
+
+def test_a_layout_that_wraps_its_children_in_suspense_gives_loading_feedback(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path / "app/(shop)/layout.tsx",
+        "export default function Layout({ children }) {\n"
+        "  return <Suspense fallback={<Spinner />}>{children}</Suspense>\n}\n",
+    )
+    write(tmp_path / "app/error.tsx", "export default function E() { return null }\n")
+    assert _facts(tmp_path, {"app/(shop)/orders/page.tsx": PAGE}) == []
+
+
+def test_prefetching_is_loading_data(tmp_path: Path) -> None:
+    page = (
+        "import { prefetch, trpc } from '@/trpc/server'\n\n"
+        "export default async function SettingsPage() {\n"
+        "  prefetch(trpc.team.current.queryOptions())\n  return <main />\n}\n"
+    )
+    facts = _facts(tmp_path, {"app/settings/page.tsx": page})
+
+    assert [(f.kind, f.minor) for f in facts] == [(FactKind.MISSING_ROUTE_STATE, False)]
+    assert "loads no data" not in facts[0].detail
+    assert [e.start_line for e in facts[0].evidence] == [3, 4]  # the page, then its prefetch
+
+
+def test_a_query_hook_in_a_component_the_page_renders_is_loading_data(tmp_path: Path) -> None:
+    files = {
+        "src/app/team/page.tsx": "import { TeamName } from '@/components/team-name'\n\n"
+        "export default function TeamPage() {\n  return <TeamName />\n}\n",
+        "src/components/team-name.tsx": "import { useTeam } from '../hooks/use-team'\n\n"
+        "export function TeamName() {\n  const { data } = useTeam()\n"
+        "  return <h1>{data.name}</h1>\n}\n",
+        "src/hooks/use-team.ts": "export function useTeam() {\n"
+        "  return useSuspenseQuery({ queryKey: ['team'], queryFn: getTeam })\n}\n",
+    }
+    facts = _facts(tmp_path, files)
+
+    route = next(f for f in facts if f.kind is FactKind.MISSING_ROUTE_STATE)
+    assert not route.minor and "loads no data" not in route.detail
+    assert [(e.path, e.start_line) for e in route.evidence] == [
+        ("src/app/team/page.tsx", 3),
+        ("src/hooks/use-team.ts", 2),
+    ]
+
+
+def test_a_hook_in_a_file_the_page_does_not_import_is_not_its_data(tmp_path: Path) -> None:
+    files = {
+        "src/app/team/page.tsx": PAGE,
+        "src/hooks/use-team.ts": "export const useTeam = () => useQuery({ queryKey: ['t'] })\n",
+    }
+    facts = _facts(tmp_path, files)
+    assert [(f.kind, f.minor) for f in facts] == [(FactKind.MISSING_ROUTE_STATE, True)]
+
+
+# -- controls: hidden ones, design systems' ones, react-hook-form's field ---------------------
+
+HIDDEN = """\
+export function Upload() {
+  return (
+    <div>
+      <input type="file" style={{ display: "none" }} onChange={upload} />
+      <input type="file" hidden />
+      <input name="a" className="sr-only peer" />
+      <input name="b" className="hidden" />
+      <input name="c" aria-hidden="true" />
+      <input name="d" style={{ visibility: 'hidden' }} />
+      <input name="e" className="md:hidden" />
+    </div>
+  )
+}
+"""
+
+
+def test_hidden_inputs_are_not_claimed(tmp_path: Path) -> None:
+    facts = _facts(tmp_path, {"src/Upload.tsx": HIDDEN})
+
+    assert _kinds(facts) == [FactKind.UNLABELLED_INPUT]
+    assert [item.start_line for item in facts[0].evidence] == [10]  # shown on a phone
+
+
+KIT_FORM = """\
+import { Input } from "@acme/ui/input"
+import { Textarea as TextArea } from "@/components/ui/textarea"
+import { Label } from "@acme/ui/label"
+import { Select, SelectTrigger } from "@acme/ui/select"
+import { Form, FormControl, FormField, FormItem, FormLabel } from "@acme/ui/form"
+
+export function TeamForm({ form, props }) {
+  return (
+    <Form {...form}>
+      <Input placeholder="Search members" />
+      <TextArea
+        rows={3}
+      />
+      <Label htmlFor="confirm">Type DELETE</Label>
+      <Input id="confirm" />
+      <FormField
+        control={form.control}
+        name="name"
+        render={({ field }) => (
+          <FormItem>
+            <FormControl>
+              <Input {...field} />
+            </FormControl>
+          </FormItem>
+        )}
+      />
+      <FormField
+        control={form.control}
+        name="email"
+        render={({ field }) => (
+          <FormItem>
+            <FormLabel>E-mail</FormLabel>
+            <FormControl>
+              <Input {...field} placeholder="Email" />
+            </FormControl>
+          </FormItem>
+        )}
+      />
+      <Input {...props} />
+      <Select><SelectTrigger aria-label="Currency" /></Select>
+      <Label>Notes <Input name="notes" /></Label>
+    </Form>
+  )
+}
+"""
+
+
+def test_design_system_controls_and_their_labels(tmp_path: Path) -> None:
+    facts = _facts(tmp_path, {"src/team-form.tsx": KIT_FORM})
+
+    assert _kinds(facts) == [FactKind.UNLABELLED_INPUT]
+    # the placeholder-only Input, the bare TextArea (cited whole), the field with no FormLabel
+    assert [(e.start_line, e.end_line) for e in facts[0].evidence] == [(10, 10), (11, 13), (22, 22)]
+    assert facts[0].note == "<Input>, <TextArea>"
+    assert "<FormLabel>" in facts[0].detail
+
+
+def test_a_capitalised_input_not_from_a_ui_kit_is_not_a_control(tmp_path: Path) -> None:
+    code = "import { Input } from './chat/Input'\n\nexport function C() {\n"
+    code += "  return <Input placeholder='Say hi' />\n}\n"
+    assert _facts(tmp_path, {"src/C.tsx": code}) == []
+
+
+def test_one_column_is_not_a_fixed_grid(tmp_path: Path) -> None:
+    code = (
+        "export function Cards() {\n  return (\n    <div>\n"
+        '      <ul className="grid grid-cols-1 gap-4" />\n'
+        '      <ul className="grid grid-cols-3 gap-4" />\n    </div>\n  )\n}\n'
+    )
+    facts = _facts(tmp_path, {"src/Cards.tsx": code})
+    assert [(f.kind, f.note, [e.start_line for e in f.evidence]) for f in facts] == [
+        (FactKind.FIXED_GRID, "grid-cols-3", [5])
+    ]
+    one = code.replace("grid-cols-3", "flex")
+    assert _facts(tmp_path, {"src/Cards.tsx": one}) == []

@@ -319,3 +319,19 @@ def test_an_unparsable_or_empty_component_gives_nothing(tmp_path: Path) -> None:
 
 def _kinds_of(facts: list[Fact]) -> list[FactKind]:
     return [fact.kind for fact in facts]
+
+
+def test_hidden_template_controls_are_not_claimed(tmp_path: Path) -> None:
+    vue = (
+        "<template>\n  <div>\n"
+        '    <input type="file" style="display: none" @change="upload" />\n'
+        '    <input class="sr-only peer" v-model="a" />\n'
+        '    <input class="hidden" v-model="b" />\n'
+        '    <input style="visibility: hidden" v-model="c" />\n'
+        '    <input class="md:hidden" v-model="d" />\n'
+        "  </div>\n</template>\n"
+    )
+    svelte = '<input class="sr-only" bind:value={a} />\n<input style="display:none" />\n'
+    facts = _facts(tmp_path, {"src/Upload.vue": vue, "src/Upload.svelte": svelte})
+
+    assert _where(facts, FactKind.UNLABELLED_INPUT) == [("src/Upload.vue", [7])]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -258,13 +257,13 @@ def test_rejects_nonsense_settings() -> None:
         OfflineProvider(interval_s=-1)
 
 
-async def test_runs_quickly_on_this_repository() -> None:
+async def test_runs_on_this_repository() -> None:
+    # Its speed is measured in bench/ (the scale cell); here only that it never hangs.
     this_repo = Path(__file__).resolve().parents[2]
-    started = time.perf_counter()
-    result, sink = await _run(_request(this_repo, target="OfflineProvider"))
-    elapsed = time.perf_counter() - started
+    result, sink = await asyncio.wait_for(
+        _run(_request(this_repo, target="OfflineProvider")), timeout=30
+    )
 
-    assert elapsed < 2.0
     assert "src/feature_planner/agent/providers/offline.py" in sink.narrative
     assert len(result.suggestions) <= 4
     if len(result.suggestions) < 3:  # this repository's Python shows little: it says so
@@ -391,10 +390,16 @@ async def test_two_routes_missing_different_states_are_two_suggestions_each_exac
     assert [item.path for item in in_app.evidence] == [app]  # never the other route's lines
     assert "error.tsx" not in in_app.description and "reset()" not in in_app.description
     assert "error boundary" not in " ".join(in_app.implementation_considerations)
-    in_site = routes[site]
-    assert in_site.title == "Add loading and error states to the Customers page route"
+    in_site = routes[site]  # the other app's page: about the target, not the page's own
+    assert (
+        in_site.title == "Add loading and error states to the route apps/website/src/app/customers"
+    )
     assert [item.path for item in in_site.evidence] == [site]
     assert "reset()" in in_site.description
+    assert any("not among the files" in c for c in in_site.implementation_considerations)
+    assert result.suggestions[0] is in_app or result.suggestions.index(in_app) < (
+        result.suggestions.index(in_site)
+    )
 
 
 @pytest.mark.parametrize(
@@ -419,3 +424,100 @@ async def test_the_responsive_grid_example_fits_the_columns(
     grid_suggestion = next(s for s in result.suggestions if "grid" in s.title)
     assert example in grid_suggestion.description
     assert not_said not in grid_suggestion.description
+
+
+@pytest.mark.parametrize(
+    ("path", "control", "said", "not_said"),
+    [
+        ("src/components/Filter.vue", '<template>\n  <input v-model="q" />\n</template>\n',
+         "<label for>", "htmlFor"),
+        ("src/components/Filter.svelte", "<input bind:value={q} />\n", "<label for>", "htmlFor"),
+        ("src/components/Filter.tsx", "export function Filter() {\n  return <input />\n}\n",
+         "<label htmlFor>", "<label for>"),
+    ],
+)  # fmt: skip
+async def test_the_label_advice_speaks_the_components_language(
+    tmp_path: Path, path: str, control: str, said: str, not_said: str
+) -> None:
+    write(tmp_path / path, control)
+
+    result, _ = await _run(
+        _request(tmp_path, target="Filter", feature_type=FeatureType.UI_IMPROVEMENT)
+    )
+
+    label = next(s for s in result.suggestions if s.title.startswith("Label"))
+    assert said in label.description and not_said not in label.description
+
+
+@pytest.mark.parametrize(
+    ("path", "code", "said"),
+    [
+        ("src/components/Board.vue",
+         "<template>\n  <ul class=\"board\" />\n</template>\n<style>\n"
+         ".board { display: grid; grid-template-columns: repeat(3, 1fr); }\n</style>\n",
+         "`grid-template-columns: repeat(3, 1fr)` inside `@media (min-width: 640px) { … }`"),
+        ("src/components/Board.tsx",
+         "export function Board() {\n"
+         "  return <ul style={{ display: 'grid', gridTemplateColumns: 'repeat(3, 1fr)' }} />\n}\n",
+         "inline style into a class"),
+    ],
+)  # fmt: skip
+async def test_a_css_grid_gets_a_media_query_not_a_tailwind_class(
+    tmp_path: Path, path: str, code: str, said: str
+) -> None:
+    write(tmp_path / path, code)
+
+    result, _ = await _run(
+        _request(tmp_path, target="Board", feature_type=FeatureType.UI_IMPROVEMENT)
+    )
+
+    grid = next(s for s in result.suggestions if "grid" in s.title)
+    assert said in grid.description
+    assert "grid-cols" not in grid.description and "auto-fill" not in grid.description
+
+
+async def test_the_pages_files_come_from_the_map_two_imports_deep(tmp_path: Path) -> None:
+    """The page renders a header that renders a search field: the field's unlabelled input
+    is the page's (the scan alone reads only what the page imports). A file merely named
+    for the page is read after them, and said not to be one of the page's files."""
+    page = "src/app/customers/page.tsx"
+    write(
+        tmp_path / page,
+        "import { Suspense } from 'react'\nimport { Header } from '@/components/header'\n\n"
+        "export default async function CustomersPage() {\n"
+        "  return <Suspense fallback={<p />}><Header /></Suspense>\n}\n",
+    )
+    write(tmp_path / "src/app/error.tsx", "export default function E() { return null }\n")
+    write(
+        tmp_path / "src/components/header.tsx",
+        "import { SearchField } from './search-field'\n\n"
+        "export function Header() {\n  return <div><SearchField /></div>\n}\n",
+    )
+    write(
+        tmp_path / "src/components/search-field.tsx",
+        "import { Input } from '@/components/ui/input'\n\n"
+        'export function SearchField() {\n  return <Input placeholder="Search customers" />\n}\n',
+    )
+    write(
+        tmp_path / "src/components/ui/input.tsx", "export const Input = (p) => <input {...p} />\n"
+    )
+    write(
+        tmp_path / "src/components/customer-card.tsx",
+        'export function CustomerCard() {\n  return <div className="grid grid-cols-3" />\n}\n',
+    )
+
+    result, sink = await _run(_request(tmp_path, target="Customers page"))
+
+    first = result.suggestions[0]
+    assert first.title == "Label the form controls in src/components/search-field.tsx"
+    assert [(e.path, e.start_line) for e in first.evidence] == [
+        ("src/components/search-field.tsx", 4)
+    ]
+    grid = next(s for s in result.suggestions if "grid" in s.title)
+    assert "src/components/customer-card.tsx is not among the files" in " ".join(
+        grid.implementation_considerations
+    )
+    assert not any("route" in s.title for s in result.suggestions)  # Suspense, error.tsx
+    assert "following its imports" in sink.narrative
+    again, _ = await _run(_request(tmp_path, target="Customers page"))
+    assert again.suggestions == result.suggestions  # deterministic

@@ -351,3 +351,70 @@ async def test_vue_and_svelte_pages_are_read_through_their_templates(
         f"Make the grid in {page} responsive",
     ]
     assert any(title.startswith(f"Page the list in {page}") for title in titles)
+
+
+async def test_a_settings_page_of_form_cards_gets_only_what_its_code_shows(tmp_path: Path) -> None:
+    """A page that prefetches its team and renders form cards: a hidden file input behind an
+    avatar, a react-hook-form field with no FormLabel, one with a FormLabel, a field
+    labelled by <Label htmlFor>. Two facts, each true: the route has no loading state while
+    it loads data (not "it loads no data yet"), and one field has no label."""
+    ui = "export const Input = (props) => <input {...props} />\n"
+    files = {
+        "src/app/error.tsx": "export default function E() { return null }\n",
+        "src/app/settings/page.tsx": "import { prefetch } from '@/trpc/server'\n"
+        "import { Logo } from '@/components/logo'\nimport { Name } from '@/components/name'\n\n"
+        "export default async function SettingsPage() {\n"
+        "  prefetch(['team'])\n  return <main><Logo /><Name /></main>\n}\n",
+        "src/trpc/server.ts": "export function prefetch(key) {\n  return key\n}\n",
+        "src/components/ui/input.tsx": ui,
+        "src/components/logo.tsx": "export function Logo() {\n  return (\n    <div>\n"
+        '      <input type="file" style={{ display: "none" }} onChange={upload} />\n'
+        "    </div>\n  )\n}\n",
+        "src/components/name.tsx": """\
+import { Input } from "@/components/ui/input"
+import { Label } from "@/components/ui/label"
+import { FormControl, FormField, FormItem, FormLabel } from "@/components/ui/form"
+
+export function Name({ form }) {
+  return (
+    <form>
+      <FormField control={form.control} name="name" render={({ field }) => (
+        <FormItem>
+          <FormControl>
+            <Input {...field} />
+          </FormControl>
+        </FormItem>
+      )} />
+      <FormField control={form.control} name="email" render={({ field }) => (
+        <FormItem>
+          <FormLabel>E-mail</FormLabel>
+          <FormControl><Input {...field} /></FormControl>
+        </FormItem>
+      )} />
+      <Label htmlFor="confirm">Type DELETE</Label>
+      <Input id="confirm" />
+    </form>
+  )
+}
+""",
+    }
+    for rel, text in files.items():
+        write(tmp_path / rel, text)
+
+    result, sink = await _run(tmp_path, target="Settings page", priority=PriorityLevel.MEDIUM)
+
+    by_title = {s.title: s for s in result.suggestions}
+    assert set(by_title) == {
+        "Add loading state to the Settings page route",
+        "Label the form controls in src/components/name.tsx",
+    }
+    route = by_title["Add loading state to the Settings page route"]
+    assert route.impact is Impact.MEDIUM and "loads no data" not in route.rationale
+    assert [(e.path, e.start_line) for e in route.evidence] == [
+        ("src/app/settings/page.tsx", 5),
+        ("src/app/settings/page.tsx", 6),
+    ]
+    label = by_title["Label the form controls in src/components/name.tsx"]
+    assert [(e.path, e.start_line) for e in label.evidence] == [("src/components/name.tsx", 11)]
+    assert "<FormLabel> in its <FormItem>" in label.description
+    assert "Found only 2 things" in sink.narrative

@@ -62,7 +62,8 @@ import tree_sitter_typescript
 from tree_sitter import Language, Node, Parser, Tree
 
 from ..models import Evidence
-from . import sfc
+from . import jsx_controls, sfc
+from .providers.repo_scan import resolve_import
 from .sandbox import Sandbox, SandboxError
 
 __all__ = ["Fact", "FactKind", "FactReport", "find_facts", "language_of", "syntax_trees"]
@@ -275,6 +276,9 @@ class _FileFacts:
     renders: list[tuple[str, Evidence]] = field(default_factory=list)  # callee, .map line
     components: list[tuple[str, Evidence]] = field(default_factory=list)  # exported
     loads_data: bool = False  # awaits something, or calls fetch / a data hook
+    data_call: Evidence | None = None  # the first call that loads or prefetches data
+    imports: list[str] = field(default_factory=list)  # module specifiers, in order
+    boundaries: _Boundaries | None = None  # the Suspense and error boundaries it renders
 
 
 _FETCH_NAMES = frozenset({"fetch", "window.fetch", "globalThis.fetch", "self.fetch"})
@@ -283,6 +287,14 @@ _LIST_CALLS = frozenset(
      "ofetch", "api.get", "http.get", "client.get"}
 )  # fmt: skip
 _DB_LIST_METHODS = frozenset({"findMany", "findAll"})
+# Calls that load data for a view, by their last name: query hooks and prefetching
+# (TanStack Query, tRPC, SWR, Nuxt), besides ``_LIST_CALLS``.
+_DATA_CALLS = frozenset(
+    {"useQuery", "useSuspenseQuery", "useInfiniteQuery", "useSuspenseInfiniteQuery",
+     "useQueries", "useSuspenseQueries", "useSWR", "useSWRInfinite", "useAsyncData",
+     "useLazyFetch", "useFetch", "prefetch", "batchPrefetch", "prefetchQuery",
+     "prefetchInfiniteQuery", "ensureQueryData", "fetchQuery", "fetchInfiniteQuery"}
+)  # fmt: skip
 _PAGING = re.compile(
     r"page|limit|cursor|offset|per_?page|pagesize|\btake\b|\bskip\b|\bfirst\b|\bafter\b|"
     r"\brange\b|\btop\b",
@@ -302,14 +314,19 @@ _LABELLING = frozenset({"aria-label", "aria-labelledby", "title"})
 def _js_facts(src: _Source, out: _FileFacts, grid: _Grid | None = None) -> None:
     """The facts of a JS/TS file, or of a component's script block (``grid`` then gathers
     the block's grids for the whole component)."""
+    for call in src.nodes("call_expression"):
+        if out.data_call is None and _loads_data(call):
+            out.data_call = src.evidence(call)
+        out.loads_data = out.loads_data or _call_name(call) in _LIST_CALLS
     out.loads_data = (
-        out.loads_data
-        or bool(src.nodes("await_expression"))
-        or any(
-            _call_name(call) in _LIST_CALLS or _call_name(call) in ("useQuery", "use")
-            for call in src.nodes("call_expression")
-        )
+        out.loads_data or bool(src.nodes("await_expression")) or out.data_call is not None
     )
+    for statement in src.nodes("import_statement", "export_statement"):
+        source = statement.child_by_field_name("source")
+        if source is not None:
+            out.imports.append(_text(source).strip("'\"`"))
+    if out.boundaries is None:
+        out.boundaries = _boundaries(src.tree.root_node, around_children=False)
     _js_fetches(src, out)
     _js_lists(src, out)
     if grid is None:
@@ -319,6 +336,60 @@ def _js_facts(src: _Source, out: _FileFacts, grid: _Grid | None = None) -> None:
     _todos(src, out)
     _inputs(src, out)
     _components(src, out)
+
+
+def _loads_data(call: Node) -> bool:
+    """A query hook or a prefetch: ``useSWR(k)``, ``trpc.x.useQuery()``,
+    ``queryClient.prefetchQuery(o)``, ``prefetch(o)``, React's ``use(promise)`` (a bare
+    ``fetch`` may be a form's POST: it counts only in the page itself, as ``loads_data``)."""
+    name = _call_name(call)
+    return name.rsplit(".", 1)[-1] in _DATA_CALLS or name in ("use", "React.use")
+
+
+@dataclass(frozen=True, slots=True)
+class _Boundaries:
+    """Whether a file renders a ``<Suspense fallback=…>`` (feedback while a part loads) and
+    an error boundary (``<ErrorBoundary>``, ``<Sentry.ErrorBoundary>``, ``<CatchBoundary>``)."""
+
+    suspense: bool = False
+    error: bool = False
+
+
+def _boundaries(root: Node, *, around_children: bool) -> _Boundaries:
+    """The boundaries rendered in ``root``; with ``around_children`` (a layout) only those
+    that wrap its ``children``."""
+    suspense = error = False
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        if node.type != "jsx_element" or not node.named_children:
+            continue
+        opening = node.named_children[0]
+        if opening.type != "jsx_opening_element":
+            continue
+        name = opening.child_by_field_name("name")
+        if name is not None and name.type == "member_expression":
+            name = name.child_by_field_name("property")
+        tag = _text(name)
+        is_suspense = tag == "Suspense" and any(
+            attribute.type == "jsx_attribute"
+            and attribute.named_children
+            and _text(attribute.named_children[0]) == "fallback"
+            for attribute in opening.named_children
+        )
+        is_error = "ErrorBoundary" in tag or tag == "CatchBoundary"
+        if not (is_suspense or is_error):
+            continue
+        if around_children and not any(
+            _text(part) == "children" for part in _descendants(node) if part.type in _NAMES
+        ):
+            continue
+        suspense, error = suspense or is_suspense, error or is_error
+    return _Boundaries(suspense, error)
+
+
+_NAMES = frozenset({"identifier", "property_identifier"})
 
 
 def _unwrap_await(node: Node) -> Node:
@@ -557,8 +628,8 @@ class _Grid:
             for token in line.split():
                 if _RESPONSIVE.match(token):
                     self.responsive = True
-                elif _GRID.match(token):
-                    self.add(src, node, token, line=src.line(node) + offset)
+                elif (columns := _GRID.match(token)) and int(columns.group(1)) > 1:
+                    self.add(src, node, token, line=src.line(node) + offset)  # one fits a phone
 
 
 _MEDIA_HOOKS = frozenset(
@@ -625,60 +696,28 @@ def _todos(src: _Source, out: _FileFacts) -> None:
             )
 
 
-def _attributes(element: Node) -> dict[str, str] | None:
-    """Attribute names -> their value's text; None when props are spread (unknowable)."""
-    found: dict[str, str] = {}
-    for child in element.named_children:
-        if child.type == "jsx_expression":
-            return None
-        if child.type == "jsx_attribute" and child.named_children:
-            name = _text(child.named_children[0])
-            value = child.named_children[1] if len(child.named_children) > 1 else None
-            found[name] = _text(value).strip("'\"{}")
-    return found
-
-
-def _tag(element: Node) -> str:
-    return _text(element.child_by_field_name("name"))
-
-
 def _inputs(src: _Source, out: _FileFacts) -> None:
-    elements = src.nodes("jsx_opening_element", "jsx_self_closing_element")
-    label_for: set[str] = set()
-    for element in elements:
-        if _tag(element) == "label":
-            named = _attributes(element) or {}
-            label_for.update(v for k, v in named.items() if k in ("htmlFor", "for"))
+    """Form controls with no accessible name (``jsx_controls``)."""
     items: list[Evidence] = []
     tags: list[str] = []
-    for element in elements:
-        tag = _tag(element)
-        if tag not in ("input", "select", "textarea"):
-            continue
-        attributes = _attributes(element)
-        if attributes is None or attributes.get("type", "") in _NO_LABEL_TYPES:
-            continue
-        if _LABELLING & attributes.keys() or attributes.get("id") in label_for:
-            continue
-        if any(
-            up.type == "jsx_element" and _tag(up.named_children[0]) == "label"
-            for up in _ancestors(element)
-            if up.named_children
-        ):
-            continue
-        item = src.evidence(element)
+    in_form_item = False
+    for control in jsx_controls.unlabelled(src.tree.root_node):
+        item = src.span(control.node)
         if item is not None and item not in items:
             items.append(item)
-            tags.append(f"<{tag}>")
+            tags.append(f"<{control.tag}>")
+            in_form_item = in_form_item or control.in_form_item
     if items:
         listed = ", ".join(dict.fromkeys(tags))
+        form_label = ", no <FormLabel> in its <FormItem>" if in_form_item else ""
         out.facts.append(
             Fact(
                 FactKind.UNLABELLED_INPUT,
                 src.rel,
                 None,
                 f"{src.rel} has {len(items)} form control(s) ({listed}) with no label: no "
-                "aria-label, no <label htmlFor> for its id, and no enclosing <label>",
+                f"aria-label, no <label htmlFor> naming it{form_label} and no enclosing "
+                "<label>",
                 tuple(items[:5]),
                 note=listed,
             )
@@ -876,6 +915,8 @@ def _template_inputs(template: _Source, elements: list[sfc.Element], out: _FileF
         shown = attributes.get("v-show")
         if "hidden" in attributes or (shown is not None and shown.value.strip() == "false"):
             continue  # not shown: nothing to label
+        if _template_hidden(template, attributes):
+            continue
         named_id = attributes.get("id")
         if named_id is not None and (named_id.bound, named_id.value) in label_for:
             continue
@@ -896,6 +937,26 @@ def _template_inputs(template: _Source, elements: list[sfc.Element], out: _FileF
                 note=listed,
             )
         )
+
+
+_HIDING_CLASSES = frozenset({"hidden", "sr-only", "invisible"})
+
+
+def _template_hidden(template: _Source, attributes: dict[str, sfc.Attribute]) -> bool:
+    """A ``hidden``/``sr-only`` class, or a ``style`` with ``display: none`` or
+    ``visibility: hidden`` (written out: a bound one is not known here)."""
+    classes = attributes.get("class")
+    if classes is not None and not classes.bound and _HIDING_CLASSES & set(classes.value.split()):
+        return True
+    style = attributes.get("style")
+    if style is None or style.bound:
+        return False
+    rule = _Source(template.rel, template.lines, "css", f"a{{{style.value}}}", style.row)
+    for declaration in rule.nodes("declaration"):
+        parts = [_text(part) for part in declaration.named_children]
+        if parts in (["display", "none"], ["visibility", "hidden"]):
+            return True
+    return False
 
 
 def _template_grid(template: _Source, elements: list[sfc.Element], grid: _Grid) -> None:
@@ -1166,16 +1227,22 @@ _NEXT_SPECIAL = frozenset({"page", "layout", "loading", "error", "route", "templ
 _RULE_WORDS = re.compile(r"\b(every|each|all|must|should|need|needs|require[sd]?|always)\b")
 
 
-def find_facts(root: Path | str, own: Sequence[str], *, nearby: bool = True) -> FactReport:
-    """The facts of the page's files ``own`` (relative paths, best first), then of the files
-    near its route folder (when ``nearby``). Blocking I/O."""
+def find_facts(
+    root: Path | str, own: Sequence[str], *, others: Sequence[str] = (), nearby: bool = True
+) -> FactReport:
+    """The facts of the page's files ``own`` (relative paths, best first), then of
+    ``others`` (files about it that are not its own: another page named alike, a file named
+    for it) and of the files near its route folder (when ``nearby``). Blocking I/O."""
     started = time.perf_counter()
     sandbox = Sandbox(root)
     report = FactReport()
     per_file: dict[str, _FileFacts] = {}
     own_paths = [rel for rel in dict.fromkeys(own) if language_of(rel)]
-    near = _nearby(sandbox, own_paths) if nearby else []
-    for rel in [*own_paths, *near]:
+    taken = set(own_paths)
+    other_paths = [rel for rel in dict.fromkeys(others) if language_of(rel) and rel not in taken]
+    taken.update(other_paths)
+    near = [rel for rel in _nearby(sandbox, own_paths) if rel not in taken] if nearby else []
+    for rel in [*own_paths, *other_paths, *near]:
         text = _read(sandbox, rel)
         if text is None:
             continue
@@ -1303,49 +1370,100 @@ def _cross_file_lists(per_file: dict[str, _FileFacts], own: set[str], report: Fa
 
 
 def _route_states(sandbox: Sandbox, rel: str, per_file: dict[str, _FileFacts]) -> Fact | None:
+    """A Next.js page with no ``loading`` (resp. ``error``) file beside it or in a parent
+    segment, and no ``<Suspense fallback>`` (resp. error boundary) in the page or around a
+    layout's ``children`` on the way up: a state nothing in the code provides."""
     if not _ROUTE_PAGE.search(rel):
         return None
     folder = posixpath.dirname(rel)
-    missing = []
-    for state in ("loading", "error"):
-        present = False
-        here = folder
-        while True:
-            if any(_exists(sandbox, f"{here}/{state}.{ext}") for ext in ("tsx", "jsx", "js", "ts")):
-                present = True
-                break
-            if posixpath.basename(here) == "app" or not here:
-                break
-            here = posixpath.dirname(here)
-        if not present:
-            missing.append(state)
+    page = per_file[rel]
+    shown = page.boundaries or _Boundaries()
+    covered = {"loading": shown.suspense, "error": shown.error}
+    present = {"loading": False, "error": False}
+    here = folder
+    while True:
+        for state in present:
+            if not present[state] and any(
+                _exists(sandbox, f"{here}/{state}.{ext}") for ext in ("tsx", "jsx", "js", "ts")
+            ):
+                present[state] = True
+        layout = _layout_boundaries(sandbox, here)
+        covered["loading"] = covered["loading"] or layout.suspense
+        covered["error"] = covered["error"] or layout.error
+        if posixpath.basename(here) == "app" or not here:
+            break
+        here = posixpath.dirname(here)
+    missing = [state for state in ("loading", "error") if not present[state]]
+    missing = [state for state in missing if not covered[state]]
     if not missing:
         return None
-    exported = next(
-        (item for name, item in per_file[rel].components if "default" in item.quote), None
-    )
+    exported = next((item for name, item in page.components if "default" in item.quote), None)
     if exported is None:
-        exported = next((item for _, item in per_file[rel].components), None)
+        exported = next((item for _, item in page.components), None)
     if exported is None:
         return None
     files = " or ".join(f"{state}.tsx" for state in missing)
+    boundaries = " or ".join(
+        {"loading": "<Suspense fallback>", "error": "error boundary"}[state] for state in missing
+    )
     effects = []
     if "loading" in missing:
         effects.append("a visitor gets no feedback while it renders")
     if "error" in missing:
         effects.append("a failure shows Next.js's generic error page")
-    loads = per_file[rel].loads_data
+    loaded = page.data_call or _imported_data_call(rel, per_file)
+    loads = page.loads_data or loaded is not None
+    evidence = (exported,) if loaded is None or loaded == exported else (exported, loaded)
     return Fact(
         FactKind.MISSING_ROUTE_STATE,
         rel,
         None,
-        f"the route {rel} has no {files} beside it or in a parent segment, so "
+        f"the route {rel} has no {files} beside it or in a parent segment, and no "
+        f"{boundaries} in the page or its layouts, so "
         + " and ".join(effects)
         + ("" if loads else " (it loads no data yet, so this matters once it does)"),
-        (exported,),
+        evidence,
         note=" and ".join(missing),
         minor=not loads,
     )
+
+
+_MAX_IMPORT_DEPTH = 3  # the page's imports, theirs, and theirs: a component's data hook
+
+
+def _imported_data_call(rel: str, per_file: dict[str, _FileFacts]) -> Evidence | None:
+    """The first query hook or prefetch in the files the page imports, to
+    ``_MAX_IMPORT_DEPTH`` (among the files read), breadth first."""
+    read = per_file.keys()
+    seen = {rel}
+    level = [rel]
+    for _ in range(_MAX_IMPORT_DEPTH):
+        following: list[str] = []
+        for importer in level:
+            for specifier in per_file[importer].imports:
+                target = resolve_import(importer, specifier, read)
+                if target is None or target in seen:
+                    continue
+                seen.add(target)
+                following.append(target)
+                if per_file[target].data_call is not None:
+                    return per_file[target].data_call
+        level = following
+    return None
+
+
+def _layout_boundaries(sandbox: Sandbox, folder: str) -> _Boundaries:
+    """The boundaries around ``children`` in the layout of ``folder``, if it has one."""
+    for ext in ("tsx", "jsx", "js"):
+        rel = f"{folder}/layout.{ext}" if folder else f"layout.{ext}"
+        if not _exists(sandbox, rel):
+            continue
+        text = _read(sandbox, rel)
+        if text is None:
+            return _Boundaries()
+        src = _Source(rel, text.split("\n"), "tsx", text, 0)
+        return _boundaries(src.tree.root_node, around_children=True)
+    return _Boundaries()
 
 
 def _rule_breaks(sandbox: Sandbox, per_file: dict[str, _FileFacts], own: set[str]) -> list[Fact]:

@@ -16,6 +16,7 @@ chunks, so that the whole pipeline can be exercised without a key.
 from __future__ import annotations
 
 import asyncio
+import posixpath
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from ...models import (
 )
 from ..base import PlanRequest, PlanResult, Provider, RunSink
 from ..facts import Fact, FactKind, FactReport, find_facts
+from ..repo_map import PageMap, page_map
 from .repo_scan import (
     ProjectDocs,
     ScanResult,
@@ -50,7 +52,9 @@ OFFLINE_NOTICE = (
     "Derived by the offline engine from facts in the repository's code; no AI model was used."
 )
 _YIELD_EVERY = 8  # chunks between yields to the event loop when there is no interval
-_PAGE_FILES = 16  # the page's own files asked of the scan (its route, what it renders)
+_PAGE_FILES = 16  # the files asked of the scan (its route, what it renders, named files)
+_MAX_OWN = 30  # the page's own files read for facts (the repository map's, following imports)
+_MAX_OTHERS = 16  # other files about it read after them (another page named alike…)
 _MAX_EVIDENCE = 5
 
 _COUNT: dict[PriorityLevel, int] = {
@@ -165,6 +169,8 @@ class _Findings:
     project: str
     priority: PriorityLevel
     note: str | None  # the user's additional context
+    own_files: tuple[str, ...] = ()  # the page's own files: its route and what it imports
+    other_files: tuple[str, ...] = ()  # files about it that are not its own
 
     def read_summary(self) -> str:
         read = ", ".join(self.docs.files) or "no CLAUDE.md or README"
@@ -203,13 +209,21 @@ class OfflineProvider(Provider):
             await narrator.say(f"Looking for files about “{request.page_or_component}”…\n")
             sink.activity("Glob", glob_pattern(terms))
             sink.activity("Grep", "|".join(terms))
-        scan = await asyncio.to_thread(
+        # the scan (what the narrative reports) and the map (the page's files, following its
+        # imports; kept per repository state) at once, each in a worker thread
+        scanning = asyncio.to_thread(
             find_matching_files, root, terms, exclude=docs.files, limit=_PAGE_FILES
         )
+        if terms:
+            scan, mapped = await asyncio.gather(
+                scanning, asyncio.to_thread(page_map, root, request.page_or_component)
+            )
+        else:
+            scan, mapped = await scanning, None
         for match in scan.matches:
             sink.activity("Read", match.path)
-        own = [match.path for match in scan.matches if match.role != "test"]
-        report = await asyncio.to_thread(find_facts, root, own)
+        own, others = _page_files(mapped, scan)
+        report = await asyncio.to_thread(find_facts, root, own, others=others)
         seen = {match.path for match in scan.matches}
         for rel in report.files_read:
             if rel not in seen:
@@ -222,6 +236,8 @@ class OfflineProvider(Provider):
             project=docs.name or root.resolve().name or "this project",
             priority=request.priority_level,
             note=request.additional_context or None,
+            own_files=tuple(own),
+            other_files=tuple(others),
         )
         groups = _rank(_groups(report.facts), request.feature_type, findings)
         groups = groups[: _COUNT[findings.priority]]
@@ -273,6 +289,36 @@ class _Narrator:
 
 
 # -- choosing the facts -----------------------------------------------------------------------
+
+
+def _page_files(mapped: PageMap | None, scan: ScanResult) -> tuple[list[str], list[str]]:
+    """The page's own files (its route, the companions beside it, and what they import, as
+    the repository map follows them) and the other files about it (the map's other files:
+    another page named alike and its imports; then the scan's other matches), each bounded.
+    Without a map, the scan's matches are the page's files."""
+    scanned = [match.path for match in scan.matches if match.role != "test"]
+    code = (
+        [mapped_file for mapped_file in mapped.files if mapped_file.role != "test"]
+        if mapped
+        else []
+    )
+    if not code:
+        return scanned[:_MAX_OWN], []
+    first = next((f for f in code if f.role == "route"), code[0])
+    folder = posixpath.dirname(first.path)
+    own = [first.path]
+    own += [f.path for f in code if f.role == "route" and posixpath.dirname(f.path) == folder]
+    imports = {f.path: f.imports for f in code}
+    own = list(dict.fromkeys(own))
+    index = 0
+    while index < len(own) and len(own) < _MAX_OWN:  # breadth first, in the map's order
+        for imported in imports.get(own[index], ()):
+            if imported in imports and imported not in own and len(own) < _MAX_OWN:
+                own.append(imported)
+        index += 1
+    taken = set(own)
+    others = [rel for rel in [*(f.path for f in code), *scanned] if rel not in taken]
+    return own, list(dict.fromkeys(others))[:_MAX_OTHERS]
 
 
 def _groups(facts: Sequence[Fact]) -> list[_Group]:
@@ -412,17 +458,31 @@ def _grid_text(group: _Group, subject: str) -> _Text:
     lead = group.lead
     whose = f"the {subject}'s grid" if group.own else f"the grid in {lead.path}"
     columns = re.fullmatch(r"grid-cols-(\d+)", lead.note)
-    if columns is None:  # gridTemplateColumns
-        example = "`repeat(auto-fill, minmax(16rem, 1fr))`"
-    elif int(columns.group(1)) <= 2:
-        example = f"`grid-cols-1 sm:{lead.note}`"
-    else:
-        example = f"`grid-cols-1 sm:grid-cols-2 lg:{lead.note}`"
+    style, _, value = lead.note.partition(": ")
+    if columns is not None:  # a Tailwind class: its responsive variants
+        if int(columns.group(1)) <= 2:
+            example = f"`grid-cols-1 sm:{lead.note}`"
+        else:
+            example = f"`grid-cols-1 sm:grid-cols-2 lg:{lead.note}`"
+        how = (
+            f"Start {whose} at one column and add columns at breakpoints (for example "
+            f"{example} instead of `{lead.note}`)."
+        )
+    elif style == "gridTemplateColumns":  # an inline style cannot hold a media query
+        how = (
+            f"Move {whose} columns from the inline style into a class: one column "
+            f"(`grid-template-columns: 1fr`) by default and `{value}` inside "
+            "`@media (min-width: 640px) { … }`."
+        )
+    else:  # grid-template-columns in a stylesheet or a style attribute
+        how = (
+            f"Start {whose} at one column (`grid-template-columns: 1fr`) and set "
+            f"`grid-template-columns: {value}` inside `@media (min-width: 640px) {{ … }}`."
+        )
     return _Text(
         f"Make the grid in {lead.path} responsive",
         f"{lead.detail}.",
-        f"Start {whose} at one column and add columns at breakpoints (for example "
-        f"{example} instead of `{lead.note}`).",
+        how,
         f"Check {lead.path} at 360 px, 768 px and 1280 px wide.",
     )
 
@@ -442,12 +502,28 @@ def _todo_text(group: _Group, subject: str) -> _Text:
 
 def _label_text(group: _Group, subject: str) -> _Text:
     lead = group.lead
+    component = lead.path.endswith((".vue", ".svelte"))
+    label = "<label for>" if component else "<label htmlFor>"
+    if "<FormItem>" in lead.detail:
+        how = (
+            f"Give each control cited ({_lines(group)}) a <FormLabel> in its <FormItem> "
+            "(its <FormControl> then carries the id the label names), or an aria-label "
+            "where no visible text fits."
+        )
+    else:
+        how = (
+            f"Give each control cited ({_lines(group)}) a visible {label} matching its id, "
+            "or an aria-label where no visible text fits."
+        )
+    others = group.paths()[1:]
+    also = f" and {_count(len(others), 'other file')}" if others else ""
+    more = f" ({_count(len(others), 'more file')} alike: {', '.join(others)})" if others else ""
     return _Text(
-        f"Label the form controls in {lead.path}",
-        f"{lead.detail}; screen readers announce them without a name, and a placeholder "
-        "is not a label.",
-        f"Give each control cited ({_lines(group)}) a visible <label htmlFor> matching its "
-        "id, or an aria-label where no visible text fits.",
+        f"Label the form controls in {lead.path}{also}",
+        f"{lead.detail}{more}; a screen reader names such a control by its placeholder "
+        "at best (where it has one), and a placeholder, which leaves the field as soon as "
+        "something is typed, is not a label.",
+        how,
         f"Add an accessibility check (e.g. jest-axe or Playwright's axe) for the {subject}.",
     )
 
@@ -458,14 +534,18 @@ def _route_text(group: _Group, subject: str) -> _Text:
     missing = lead.note.split(" and ")
     files = " and ".join(f"{folder}/{state}.tsx" for state in missing)
     what = {  # only what is missing: never an error file for a route that has one
-        "loading": (f"a skeleton of the {subject}'s layout while it loads", "Suspense"),
+        "loading": (
+            f"a skeleton of the {subject if group.own else 'page'}'s layout while it loads",
+            "Suspense",
+        ),
         "error": ("a message with a retry (`reset()`) when it fails", "an error boundary"),
     }
     shows = " and ".join(what[state][0] for state in missing if state in what)
     wraps = " and ".join(what[state][1] for state in missing if state in what)
     plural = "these files" if len(missing) > 1 else "this file"
+    route = f"the {subject} route" if group.own else f"the route {folder}"
     return _Text(
-        f"Add {lead.note} {'states' if len(missing) > 1 else 'state'} to the {subject} route",
+        f"Add {lead.note} {'states' if len(missing) > 1 else 'state'} to {route}",
         f"{lead.detail[:1].upper()}{lead.detail[1:]}.",
         f"Add {files}: {shows}.",
         f"Next.js wraps the page in {wraps} for {plural}; no change to {lead.path} is needed.",
@@ -506,7 +586,12 @@ def _suggestion(group: _Group, findings: _Findings, *, first: bool, answers: boo
     if findings.note and answers:
         rationale += f" It answers your note: “{_clip(findings.note, 160)}”."
     considerations = [text.consideration, _anchor(group, findings), _SCOPE[findings.priority]]
-    if not group.own:
+    if not group.own and group.lead.path in findings.other_files:
+        considerations.append(
+            f"{group.lead.path} is not among the files the {findings.subject} imports; it was "
+            f"found as another file about “{findings.subject}”."
+        )
+    elif not group.own:
         considerations.append(
             f"{group.lead.path} is near the {findings.subject}'s files rather than one of them."
         )
@@ -549,6 +634,13 @@ def _introduction(findings: _Findings, request: PlanRequest, count: int) -> str:
     if docs.summary:
         lines.append(f"The README says: “{docs.summary}”")
     lines.append(_found_line(findings))
+    if findings.own_files and findings.own_files != tuple(m.path for m in scan.matches)[:_MAX_OWN]:
+        shown = ", ".join(findings.own_files[:8])
+        more = len(findings.own_files) - 8
+        lines.append(
+            f"The page's own files, following its imports: {shown}"
+            + (f" and {more} more." if more > 0 else ".")
+        )
     facts = findings.facts.facts
     if scan.matches:
         own = sum(1 for fact in facts if fact.own)
