@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from feature_planner.agent.base import Provider
 from feature_planner.config import Settings, load_settings
 from feature_planner.jobs.service import JobService
 from feature_planner.jobs.store import JobStore
@@ -178,7 +179,8 @@ def make_server(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ServerFactory]:
-    """Start a real server with the scripted provider and the given setting overrides.
+    """Start a real server with the scripted provider (or the given ``engine``, a provider
+    object) and the given setting overrides.
 
     On the ``redis`` backend every server of a test shares the session's redis-server,
     flushed first. A test that passes its own ``store`` runs on that store alone.
@@ -189,7 +191,9 @@ def make_server(
         redis = request.getfixturevalue("redis_server")
         redis.flush()
 
-    def start(store: JobStore | None = None, **overrides: Any) -> LiveServer:
+    def start(
+        store: JobStore | None = None, engine: Provider | None = None, **overrides: Any
+    ) -> LiveServer:
         options: dict[str, Any] = {
             "database_url": f"sqlite:///{tmp_path_factory.mktemp('agents')}/agents.db",
             "provider": "scripted",
@@ -205,7 +209,7 @@ def make_server(
             options["redis_url"] = redis.url
         options.update(overrides)
         settings = load_settings(**options)
-        app = create_app(settings, store=store)
+        app = create_app(settings, store=store, provider=engine)
         # At info, so the access log is written, and scanned for credentials.
         server = BackgroundServer(app, log_level="info").start()
         live = LiveServer(server, settings, app.state.planner)

@@ -23,6 +23,7 @@ SECRET_SHAPES = re.compile(
     | sha256:[0-9a-f]{64}                    # an API key's hash (needed to map keys to users)
     | \bBearer\s+(?!<)[\w.~+/=-]{4,}         # an Authorization header's value
     | \bsk-[\w-]{6,}                         # an AI provider's key
+    | \b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,})   # a GitHub token
     | \btoken-(?:alice|bob)\b                # the suite's own bearer tokens
     | [?&](?:token|key|api_key)=(?!\[redacted\])[^\s&"']+   # a credential in a query string
     """,

@@ -33,6 +33,7 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
         (
             "secret_key",
             "events",
+            "export",
             "logs",
             "metrics",
             "redis_client",
@@ -43,8 +44,8 @@ LAYERS: list[tuple[int, str, tuple[str, ...]]] = [
             "migrations",
         ),
     ),
-    (2, "domain", ("agent", "auth", "limits", "telemetry", "terminal", "history")),
-    (3, "services", ("agent_store", "jobs")),
+    (2, "domain", ("agent", "auth", "limits", "telemetry", "terminal", "history", "github")),
+    (3, "services", ("agent_store", "jobs", "issue_links")),
     (4, "web", ("web",)),
     (5, "command line", ("cli",)),
     (6, "python -m", ("__main__",)),

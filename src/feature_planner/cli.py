@@ -1,10 +1,13 @@
 """The ``feature-planner`` command: ``serve`` the service, or ``suggest`` from a terminal;
-``runs`` lists the caller's runs and ``show`` shows one (its result, or the run live).
+``runs`` lists the caller's runs and ``show`` shows one (its result, or the run live, or its
+Markdown export); ``follow-up`` asks about a completed run (a new job, streamed as ``suggest``
+streams) and ``issue`` files one of its suggestions as a GitHub issue. Suggestions are
+numbered as ``show`` prints them, from 1.
 
-``suggest``, ``runs`` and ``show`` talk to a running server (``--server``) or, without one,
-start the service in-process on a free local port with a one-off token of the user ``cli``
-(whose runs the history database keeps); either way they go through the same HTTP client, so
-the terminal sees exactly what any other client sees.
+``suggest``, ``runs``, ``show``, ``follow-up`` and ``issue`` talk to a running server
+(``--server``) or, without one, start the service in-process on a free local port with a
+one-off token of the user ``cli`` (whose runs the history database keeps); either way they go
+through the same HTTP client, so the terminal sees exactly what any other client sees.
 
 ``serve`` checks what a first run gets wrong (a bad setting, a port in use, a Redis that
 does not answer) before it prints anything, and says what fixes it in one line;
@@ -12,17 +15,20 @@ does not answer) before it prints anything, and says what fixes it in one line;
 
 Exit codes: 0 complete, 1 the job ended with an ``error`` event, 2 bad usage or
 configuration (a port in use, a Redis that does not answer), 3 the server refused a request
-(or could not be reached), 130 interrupted. Ctrl-C during ``suggest`` cancels its job; during
-``show`` it only stops watching (the job is not this command's to cancel).
+(or could not be reached), 130 interrupted. Ctrl-C during ``suggest`` or ``follow-up`` cancels
+its job; during ``show`` it only stops watching (the job is not this command's to cancel).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, NoReturn
 
@@ -32,7 +38,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .auth import LocalAuthenticator, hash_api_key, new_api_key
-from .client import FeaturePlannerClient
+from .client import CreatedJob, FeaturePlannerClient
 from .config import ConfigurationError, Settings, load_settings
 from .errors import (
     AuthenticationError,
@@ -40,7 +46,10 @@ from .errors import (
     FeaturePlannerError,
     InvalidJobIdError,
     JobForbiddenError,
+    JobNotCompleteError,
     JobNotFoundError,
+    RateLimitedError,
+    SuggestionNotFoundError,
 )
 from .logs import configure_logging
 from .models import (
@@ -75,6 +84,9 @@ EXIT_USAGE: Final = 2
 EXIT_REFUSED: Final = 3
 EXIT_INTERRUPTED: Final = 130
 
+# A follow-up's message, as the server counts it (DESIGN.md, "Act on a run").
+MAX_FOLLOW_UP_CHARS: Final = 1000
+
 # ``show --json`` of a running job: after its final event, how long the history may take to
 # say so (it is normally at once).
 FINAL_STATUS_WAIT_S: Final = 10.0
@@ -105,6 +117,12 @@ ServerOption = Annotated[
 ]
 TokenOption = Annotated[
     str | None, typer.Option(envvar="FEATURE_PLANNER_TOKEN", help="Bearer token for --server")
+]
+JobArgument = Annotated[
+    str, typer.Argument(metavar="JOB", help="The job id (feature-planner runs)")
+]
+JsonLinesOption = Annotated[
+    bool, typer.Option("--json", help="Print each event as one JSON line, nothing else")
 ]
 
 
@@ -314,22 +332,90 @@ def suggest(
     model: Annotated[str | None, typer.Option(help="A model the server allows")] = None,
     server: ServerOption = None,
     token: TokenOption = None,
-    json_lines: Annotated[
-        bool, typer.Option("--json", help="Print each event as one JSON line, nothing else")
-    ] = False,
+    json_lines: JsonLinesOption = False,
     repository: RepositoryOption = None,
     provider: ProviderOption = None,
 ) -> None:
     """Ask for feature suggestions and watch them stream in."""
     request = _request(page, feature_type, priority, context, model)
-    if server is not None:
-        if repository is not None or provider is not None:
-            _fail("--repository and --provider apply only without --server", EXIT_USAGE)
-        _check_server(server)
-        raise typer.Exit(_run_suggest(server, token, request, json_lines, server_option=True))
-    with _in_process_server(repository, provider) as (url, local_token):
-        code = _run_suggest(url, local_token, request, json_lines)
-    raise typer.Exit(code)
+
+    def create(client: FeaturePlannerClient) -> CreatedJob:
+        return client.create_job(request)
+
+    _new_job(create, json_lines, server, token, repository, provider)
+
+
+@app.command("follow-up")
+def follow_up(
+    job: JobArgument,
+    message: Annotated[
+        str,
+        typer.Argument(
+            metavar="MESSAGE",
+            help='What to ask about the run: "why #2?", "something for mobile", '
+            '"split it into smaller steps"',
+        ),
+    ],
+    suggestion: Annotated[
+        int | None,
+        typer.Option(
+            metavar="N",
+            min=1,
+            help="The suggestion MESSAGE is about, numbered as `show` prints them (1 is the first)",
+        ),
+    ] = None,
+    server: ServerOption = None,
+    token: TokenOption = None,
+    json_lines: JsonLinesOption = False,
+    repository: RepositoryOption = None,
+    provider: ProviderOption = None,
+) -> None:
+    """Follow up on a completed run: a new job that starts from its input, its suggestions
+    and the files it read, streamed as `suggest` streams. Ctrl-C cancels the new job."""
+    _check_job_id(job)
+    text = message.strip()
+    if not text or len(text) > MAX_FOLLOW_UP_CHARS:
+        _fail(f"MESSAGE must be 1 to {MAX_FOLLOW_UP_CHARS} characters", EXIT_USAGE)
+    index = None if suggestion is None else suggestion - 1
+
+    def create(client: FeaturePlannerClient) -> CreatedJob:
+        created = client.follow_up(job, text, suggestion_index=index)
+        about = "" if suggestion is None else f", suggestion {suggestion}"
+        stderr().print(
+            Text(f"Follow-up of job {created.parent_job_id or job}{about}: job {created.job_id}")
+        )
+        return created
+
+    about = _About(job, suggestion)
+    _new_job(create, json_lines, server, token, repository, provider, about=about)
+
+
+@app.command()
+def issue(
+    job: JobArgument,
+    number: Annotated[
+        int,
+        typer.Argument(
+            metavar="N",
+            min=1,
+            help="The suggestion, numbered as `show` prints them (1 is the first)",
+        ),
+    ],
+    server: ServerOption = None,
+    token: TokenOption = None,
+) -> None:
+    """File suggestion N of a completed run as an issue in the server's GitHub repository
+    and print its URL. Filing it again prints the issue filed the first time."""
+    _check_job_id(job)
+
+    def work(client: FeaturePlannerClient) -> int:
+        link = client.file_issue(job, number - 1)
+        said = "Filed as" if link.created else "Filed before, as"
+        stderr().print(Text(f"{said} issue #{link.number}", style="green"))
+        print(link.url, flush=True)
+        return EXIT_OK
+
+    _against_server(server, token, work, about=_About(job, number))
 
 
 @app.command()
@@ -364,7 +450,7 @@ def runs(
 
 @app.command()
 def show(
-    job: Annotated[str, typer.Argument(metavar="JOB", help="The job id (feature-planner runs)")],
+    job: JobArgument,
     server: ServerOption = None,
     token: TokenOption = None,
     json_output: Annotated[
@@ -374,16 +460,25 @@ def show(
             help="Print the job's status as JSON, nothing else (a running job: once it ends)",
         ),
     ] = False,
+    markdown: Annotated[
+        bool,
+        typer.Option(
+            "--markdown",
+            help="Print the completed run as a Markdown document (its export), nothing else "
+            "(a running job: once it ends)",
+        ),
+    ] = False,
 ) -> None:
     """Show a run: a finished one's suggestions (or its error), a running one live as
     `suggest` shows it. Ctrl-C stops watching; the job keeps running."""
-    try:
-        uuid.UUID(job)
-    except ValueError:
-        _fail(f"JOB {job!r} is not a job id (a UUID, as feature-planner runs lists)", EXIT_USAGE)
+    _check_job_id(job)
+    if json_output and markdown:
+        _fail("--json and --markdown: choose one", EXIT_USAGE)
 
     def work(client: FeaturePlannerClient) -> int:
         try:
+            if markdown:
+                return _show_markdown(client, job)
             return _show_json(client, job) if json_output else _show_live(client, job)
         except KeyboardInterrupt:
             stderr().print(Text(f"Stopped watching job {job}; it keeps running", style="yellow"))
@@ -402,16 +497,35 @@ def _show_live(client: FeaturePlannerClient, job_id: str) -> int:
     return EXIT_OK if view.finish() else EXIT_JOB_FAILED
 
 
-def _show_json(client: FeaturePlannerClient, job_id: str) -> int:
+def _final_status(client: FeaturePlannerClient, job_id: str) -> JobStatus:
+    """The job once it has ended: a pending one is started and a running one watched to its
+    end (so that it is not orphaned), then read."""
     status = client.get(job_id)
     if not status.status.is_final:
-        # Watched to its end (a pending job is started, a running one not orphaned), then read.
         with closing(client.follow(job_id)) as envelopes:
             for _ in envelopes:
                 pass
         status = client.get(job_id, wait=FINAL_STATUS_WAIT_S)
+    return status
+
+
+def _show_json(client: FeaturePlannerClient, job_id: str) -> int:
+    status = _final_status(client, job_id)
     print_json(status.to_wire())
     return EXIT_OK if _outcome(status).finish() else EXIT_JOB_FAILED
+
+
+def _show_markdown(client: FeaturePlannerClient, job_id: str) -> int:
+    """The export as the server wrote it; a run that did not complete has none (its error
+    is said instead, exit 1)."""
+    status = _final_status(client, job_id)
+    if status.status is not JobState.COMPLETED:
+        _outcome(status).finish()
+        return EXIT_JOB_FAILED
+    document = client.export(job_id, "markdown")
+    sys.stdout.write(document if document.endswith("\n") else document + "\n")
+    sys.stdout.flush()
+    return EXIT_OK
 
 
 def _outcome(status: JobStatus) -> StreamView:
@@ -421,21 +535,41 @@ def _outcome(status: JobStatus) -> StreamView:
     return view
 
 
+def _check_job_id(job: str) -> None:
+    try:
+        uuid.UUID(job)
+    except ValueError:
+        _fail(f"JOB {job!r} is not a job id (a UUID, as feature-planner runs lists)", EXIT_USAGE)
+
+
 def _check_server(server: str) -> None:
     if not server.startswith(("http://", "https://")):
         _fail(f"--server {server} is not a URL like http://127.0.0.1:8000", EXIT_USAGE)
 
 
+@dataclass(frozen=True, slots=True)
+class _About:
+    """The job (and the suggestion, numbered from 1) a command acts on: named in its
+    refusals."""
+
+    job: str
+    suggestion: int | None = None
+
+
 def _against_server(
-    server: str | None, token: str | None, work: Callable[[FeaturePlannerClient], int]
+    server: str | None,
+    token: str | None,
+    work: Callable[[FeaturePlannerClient], int],
+    *,
+    about: _About | None = None,
 ) -> NoReturn:
     """Run ``work`` with a client of ``--server``, or of the service in-process; exit with
     its code. A refusal, or a server that cannot be reached, is said in one line (exit 3)."""
     if server is not None:
         _check_server(server)
-        raise typer.Exit(_with_client(server, token, work, server_option=True))
+        raise typer.Exit(_with_client(server, token, work, server_option=True, about=about))
     with _in_process_server(None, None) as (url, local_token):
-        code = _with_client(url, local_token, work, server_option=False)
+        code = _with_client(url, local_token, work, server_option=False, about=about)
     raise typer.Exit(code)
 
 
@@ -445,12 +579,13 @@ def _with_client(
     work: Callable[[FeaturePlannerClient], int],
     *,
     server_option: bool,
+    about: _About | None = None,
 ) -> int:
     with FeaturePlannerClient(url, token) as client:
         try:
             return work(client)
         except FeaturePlannerError as exc:
-            return _request_failed(exc, url, server_option)
+            return _request_failed(exc, url, server_option, about)
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
 
@@ -502,13 +637,38 @@ def _in_process_server(repository: Path | None, provider: str | None) -> Iterato
         yield server.url, token
 
 
-def _run_suggest(
+def _new_job(
+    create: Callable[[FeaturePlannerClient], CreatedJob],
+    json_lines: bool,
+    server: str | None,
+    token: str | None,
+    repository: Path | None,
+    provider: str | None,
+    *,
+    about: _About | None = None,
+) -> NoReturn:
+    """Create a job with ``create`` on ``--server`` or in-process, render its stream, and
+    exit with the code ``_run_job`` says."""
+    if server is not None:
+        if repository is not None or provider is not None:
+            _fail("--repository and --provider apply only without --server", EXIT_USAGE)
+        _check_server(server)
+        raise typer.Exit(
+            _run_job(server, token, create, json_lines, server_option=True, about=about)
+        )
+    with _in_process_server(repository, provider) as (url, local_token):
+        code = _run_job(url, local_token, create, json_lines, about=about)
+    raise typer.Exit(code)
+
+
+def _run_job(
     url: str,
     token: str | None,
-    request: SuggestionRequest,
+    create: Callable[[FeaturePlannerClient], CreatedJob],
     json_lines: bool,
     *,
     server_option: bool = False,
+    about: _About | None = None,
 ) -> int:
     """Create the job and render its stream; the exit code. Ctrl-C cancels the job.
 
@@ -517,9 +677,9 @@ def _run_suggest(
     view: StreamView = JsonView() if json_lines else RichView()
     with FeaturePlannerClient(url, token) as client:
         try:
-            job = client.create_job(request)
+            job = create(client)
         except FeaturePlannerError as exc:
-            return _request_failed(exc, url, server_option)
+            return _request_failed(exc, url, server_option, about)
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
         try:
@@ -536,17 +696,54 @@ def _run_suggest(
     return EXIT_OK if view.finish() else EXIT_JOB_FAILED
 
 
-def _request_failed(exc: FeaturePlannerError, url: str, server_option: bool) -> int:
+def _request_failed(
+    exc: FeaturePlannerError, url: str, server_option: bool, about: _About | None = None
+) -> int:
     if server_option and isinstance(exc, ConnectionFailedError):
         return _refused(f"cannot reach {url} ({reason(exc)}): check --server")
-    return _refused(_described(exc, server_option))
+    return _refused(_described(exc, server_option, about))
 
 
-def _described(exc: FeaturePlannerError, server_option: bool) -> str:
+# Refusals about the job a command names: the line names it.
+_JOB_REFUSALS: Final = (
+    JobNotFoundError,
+    JobForbiddenError,
+    InvalidJobIdError,
+    JobNotCompleteError,
+)
+
+
+def _described(exc: FeaturePlannerError, server_option: bool, about: _About | None = None) -> str:
+    """One line: the code, the server's message, and what to do about it."""
+    if isinstance(exc, SuggestionNotFoundError) and about and about.suggestion is not None:
+        return (
+            f"{exc.code}: job {about.job} has no suggestion {about.suggestion} "
+            f"(feature-planner show {about.job} numbers them from 1)"
+        )
     message = f"{exc.code}: {exc.message}"
     if server_option and isinstance(exc, AuthenticationError):
         message += ": check --token (or FEATURE_PLANNER_TOKEN)"
+    elif isinstance(exc, RateLimitedError):
+        message += f"; try again at {_clock(exc.retry_after)} (in {_duration(exc.retry_after)})"
+    if about is not None and isinstance(exc, _JOB_REFUSALS):
+        message += f" (job {about.job})"
     return message
+
+
+def _duration(seconds: int) -> str:
+    """``45 s``, ``12 min``, ``3 h 5 min``: how long until a retry may succeed."""
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = -(-seconds // 60)  # rounded up: never sooner than the server said
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+def _clock(seconds: int) -> str:
+    """The local time ``seconds`` from now, as a wall clock shows it."""
+    return time.strftime("%H:%M", time.localtime(time.time() + seconds))
 
 
 def _refused(message: str) -> int:

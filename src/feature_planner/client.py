@@ -14,6 +14,11 @@ holds the answer until the job is final); ``follow`` yields a job's events whate
 ``delete_job`` removes a finished job from the history; ``share`` / ``unshare`` make and revoke
 its watch-only links.
 
+A completed run can be acted on (DESIGN.md, "Act on a run"): ``follow_up`` creates a new job
+that starts from it (streamed like any job), ``export`` reads it as a Markdown or JSON
+document, ``file_issue`` files one of its suggestions as a GitHub issue (``IssueLink.created``
+is False when it had been filed before: the first issue is answered again).
+
 ``create_job`` sends an ``Idempotency-Key`` (a fresh one per call unless given) and tries a
 create again, with the same key, when the answer was lost or transient: a lost connection, a
 timeout, 503, a gateway's 502 / 504, or 429 with a short ``Retry-After``. The server answers a
@@ -38,7 +43,7 @@ import uuid
 from collections.abc import AsyncGenerator, Generator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, Literal, Self, TypeAlias, TypeVar, overload
 
 import httpx
 import pydantic
@@ -80,7 +85,9 @@ __all__ = [
     "ConnectionFailedError",
     "CreatedJob",
     "EventEnvelope",
+    "ExportFormat",
     "FeaturePlannerClient",
+    "IssueLink",
     "StreamEvent",
     "UnexpectedResponseError",
 ]
@@ -88,6 +95,10 @@ __all__ = [
 JOBS_PATH: Final = "/api/feature-planner/suggest-feature"
 HISTORY_PATH: Final = "/api/feature-planner/jobs"
 AGENT_PATH: Final = "/api/feature-planner/agent"
+
+# What a job's own routes add to its path (DESIGN.md, "Act on a run").
+FOLLOW_UP_SUFFIX: Final = "/follow-up"
+EXPORT_SUFFIX: Final = "/export"
 
 IDEMPOTENCY_KEY: Final = "Idempotency-Key"
 IDEMPOTENT_REPLAYED: Final = "Idempotent-Replayed"
@@ -102,6 +113,8 @@ WAIT_READ_MARGIN_S: Final = 10.0
 
 _Model = TypeVar("_Model", bound=WireModel)
 
+ExportFormat: TypeAlias = Literal["markdown", "json"]
+
 
 class CreatedJob(CreateJobResponse):
     """Phase 1's answer, with what the client knows beside it (neither is on the wire).
@@ -114,6 +127,20 @@ class CreatedJob(CreateJobResponse):
 
     idempotency_key: str | None = pydantic.Field(default=None, exclude=True)
     replayed: bool = pydantic.Field(default=False, exclude=True)
+    # A follow-up's answer names the job it follows (``parentJobId``); None for a first run.
+    parent_job_id: str | None = None
+
+
+class IssueLink(WireModel):
+    """A suggestion filed as a GitHub issue: its ``url`` and ``number``.
+
+    ``created`` is True when this call filed it (201), False when it had been filed before
+    and the server answered with that first issue (200); it is not on the wire.
+    """
+
+    url: str
+    number: int
+    created: bool = pydantic.Field(default=False, exclude=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +235,45 @@ def _parse_created(response: httpx.Response, idempotency_key: str) -> CreatedJob
 
 def _idempotency_key(given: str | None) -> str:
     return str(uuid.uuid4()) if given is None else given
+
+
+def _follow_up_body(message: str, suggestion_index: int | None) -> dict[str, Any]:
+    # Sent as given, like a create's mapping: the server validates (422 with ``fields``).
+    body: dict[str, Any] = {"message": message}
+    if suggestion_index is not None:
+        body["suggestionIndex"] = suggestion_index
+    return body
+
+
+def _issue_path(job_id: str, index: int) -> str:
+    return f"{_job_path(job_id)}/suggestions/{index}/issue"
+
+
+def _parse_issue(response: httpx.Response) -> IssueLink:
+    """201: filed by this call; 200: filed before, and this is that first issue."""
+    link = _parse_data(response, IssueLink, "an issue link")
+    return link.model_copy(update={"created": response.status_code == 201})
+
+
+# The media type each export format is answered with.
+_EXPORT_TYPES: Final[dict[str, str]] = {"markdown": "text/markdown", "json": "application/json"}
+
+
+def _parse_export(response: httpx.Response, format: ExportFormat) -> str | dict[str, Any]:
+    """The export's document: Markdown text, or the JSON object."""
+    _raise_for_status(response)
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == _EXPORT_TYPES.get(format):
+        if format == "markdown":
+            return response.text
+        document = _json_or_none(response)
+        if isinstance(document, dict):
+            return document
+    raise UnexpectedResponseError(
+        f"HTTP {response.status_code} with Content-Type {content_type!r}, not a {format} "
+        f"export: {response.text[:200]!r}",
+        http_status=response.status_code,
+    )
 
 
 def _retryable_create(exc: BaseException) -> bool:
@@ -530,18 +596,55 @@ class AsyncFeaturePlannerClient(_ClientBase):
 
         Sent with ``idempotency_key`` (default: a new uuid4), and tried again with the same
         key when the answer is lost or transient (``create_retries`` times at most)."""
+        return await self._create(JOBS_PATH, _request_body(request), idempotency_key)
+
+    async def _create(
+        self, path: str, body: dict[str, Any], idempotency_key: str | None
+    ) -> CreatedJob:
+        """POST a create (Phase 1 or a follow-up) with its key, retried as ``create_job``
+        says."""
         key = _idempotency_key(idempotency_key)
-        body = _request_body(request)
         retrying = tenacity.AsyncRetrying(
             **_create_retry_options(self.create_retries, self.reconnect_delay)
         )
         async for attempt in retrying:
             with attempt:
                 response = await self._request(
-                    "POST", JOBS_PATH, json=body, headers={IDEMPOTENCY_KEY: key}
+                    "POST", path, json=body, headers={IDEMPOTENCY_KEY: key}
                 )
                 return _parse_created(response, key)
         raise AssertionError("unreachable: the last failure is re-raised")
+
+    async def follow_up(
+        self,
+        job_id: str,
+        message: str,
+        *,
+        suggestion_index: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> CreatedJob:
+        """A new job that starts from a completed one (see ``FeaturePlannerClient.follow_up``);
+        stream it like any job."""
+        body = _follow_up_body(message, suggestion_index)
+        return await self._create(_job_path(job_id) + FOLLOW_UP_SUFFIX, body, idempotency_key)
+
+    @overload
+    async def export(self, job_id: str, format: Literal["markdown"] = ...) -> str: ...
+
+    @overload
+    async def export(self, job_id: str, format: Literal["json"]) -> dict[str, Any]: ...
+
+    async def export(self, job_id: str, format: ExportFormat = "markdown") -> str | dict[str, Any]:
+        """A completed job as a document: Markdown text, or the JSON object."""
+        response = await self._request(
+            "GET", _job_path(job_id) + EXPORT_SUFFIX, params={"format": format}
+        )
+        return _parse_export(response, format)
+
+    async def file_issue(self, job_id: str, index: int) -> IssueLink:
+        """File suggestion ``index`` (from 0) of a completed job as a GitHub issue; the same
+        issue again, ``created`` False, when it was filed before."""
+        return _parse_issue(await self._request("POST", _issue_path(job_id, index)))
 
     async def jobs(
         self,
@@ -719,18 +822,61 @@ class FeaturePlannerClient(_ClientBase):
         key when the answer is lost or transient (``create_retries`` times at most): a lost
         connection or timeout, 503, a gateway's 502 / 504, 429 with a ``Retry-After`` of at
         most ``MAX_CREATE_RETRY_WAIT_S``. However many tries, the server makes one job."""
+        return self._create(JOBS_PATH, _request_body(request), idempotency_key)
+
+    def _create(self, path: str, body: dict[str, Any], idempotency_key: str | None) -> CreatedJob:
+        """POST a create (Phase 1 or a follow-up) with its key, retried as ``create_job``
+        says."""
         key = _idempotency_key(idempotency_key)
-        body = _request_body(request)
         retrying = tenacity.Retrying(
             **_create_retry_options(self.create_retries, self.reconnect_delay)
         )
         for attempt in retrying:
             with attempt:
-                response = self._request(
-                    "POST", JOBS_PATH, json=body, headers={IDEMPOTENCY_KEY: key}
-                )
+                response = self._request("POST", path, json=body, headers={IDEMPOTENCY_KEY: key})
                 return _parse_created(response, key)
         raise AssertionError("unreachable: the last failure is re-raised")
+
+    def follow_up(
+        self,
+        job_id: str,
+        message: str,
+        *,
+        suggestion_index: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> CreatedJob:
+        """A new job that starts from a completed one: its input, its suggestions and the
+        files it read, with ``message`` ("why #2?", "something for mobile") about the whole
+        run or about suggestion ``suggestion_index`` (from 0).
+
+        Like ``create_job`` it is sent with an ``Idempotency-Key`` and retried with it; it
+        counts toward the create limit. The answer's ``parent_job_id`` is ``job_id``; stream
+        it like any job (``stream``, ``follow``). ``JobNotCompleteError`` when the job has not
+        completed, ``SuggestionNotFoundError`` when it has no such suggestion."""
+        body = _follow_up_body(message, suggestion_index)
+        return self._create(_job_path(job_id) + FOLLOW_UP_SUFFIX, body, idempotency_key)
+
+    @overload
+    def export(self, job_id: str, format: Literal["markdown"] = ...) -> str: ...
+
+    @overload
+    def export(self, job_id: str, format: Literal["json"]) -> dict[str, Any]: ...
+
+    def export(self, job_id: str, format: ExportFormat = "markdown") -> str | dict[str, Any]:
+        """A completed job as a document (``JobNotCompleteError`` otherwise): Markdown, one
+        section per suggestion with its evidence as ``path:start-end`` and the quote; or the
+        JSON object. A share token may read it too."""
+        response = self._request(
+            "GET", _job_path(job_id) + EXPORT_SUFFIX, params={"format": format}
+        )
+        return _parse_export(response, format)
+
+    def file_issue(self, job_id: str, index: int) -> IssueLink:
+        """File suggestion ``index`` (from 0) of a completed job as an issue in the server's
+        GitHub repository. Filing it again answers the first issue (``created`` False).
+        ``NotConfiguredError`` when the server has no GitHub settings, ``UpstreamError``
+        (with GitHub's message) when GitHub refused."""
+        return _parse_issue(self._request("POST", _issue_path(job_id, index)))
 
     def jobs(
         self,

@@ -42,8 +42,9 @@ The client's own failures, which no server sends, are under ``ClientSideError``:
         └── ConnectionFailedError        503 CONNECTION_FAILED
 
 Two errors are not a client's: ``ProviderError`` is raised inside a run and becomes its
-terminal ``error`` event (code ``PROVIDER_ERROR``); ``config.ConfigurationError`` stops the
-start-up and names the setting.
+terminal ``error`` event (code ``PROVIDER_ERROR``; its ``BudgetExceededError``:
+``BUDGET_EXCEEDED``); ``config.ConfigurationError`` stops the start-up and names the
+setting.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ __all__ = [
     "AgentNotFoundError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetExceededError",
     "ClientSideError",
     "ConnectionFailedError",
     "CrossOriginError",
@@ -495,3 +497,20 @@ class ConnectionFailedError(ClientSideError):
 
 class ProviderError(Exception):
     """A provider failed in a way the user can act on; the message is shown to them."""
+
+
+class BudgetExceededError(ProviderError):
+    """A run's usage passed ``FEATURE_PLANNER_MAX_RUN_TOKENS``: raised at the first usage
+    report past it, inside the provider's stream, so that leaving the stream closes the
+    upstream request. Its run ends with code ``BUDGET_EXCEEDED``; ``tokens`` (what the run
+    was charged until then) still counts toward the user's daily budget."""
+
+    def __init__(self, ceiling: int, tokens: int, input_tokens: int, output_tokens: int) -> None:
+        self.ceiling = ceiling
+        self.tokens = tokens
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        super().__init__(
+            f"The run was stopped after {tokens} tokens: it passed its ceiling of {ceiling} "
+            "tokens (FEATURE_PLANNER_MAX_RUN_TOKENS); raise the setting or narrow the request"
+        )

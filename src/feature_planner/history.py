@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Row, and_, case, delete, or_, select, tuple_, update
+from sqlalchemy import Engine, Row, and_, case, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 from tenacity import (
@@ -77,6 +77,9 @@ class HistoryEntry:
     suggestions_count: int | None = None
     parent_job_id: str | None = None
     shares_revoked_at_ms: int | None = None
+    files_read: tuple[str, ...] | None = None  # the paths the run read, once it has ended
+    tokens: int | None = None  # what the run was charged, once it has ended
+    cost_usd: float | None = None  # where the provider reports a cost
 
 
 class HistoryStore:
@@ -178,6 +181,11 @@ class HistoryStore:
 
     async def get(self, job_id: str) -> HistoryEntry | None:
         return await self._database.run(_get, job_id, unavailable=_UNAVAILABLE)
+
+    async def tokens_since(self, user_id: str, since_ms: int) -> list[tuple[int, int]]:
+        """The user's runs that ended after ``since_ms`` and were charged tokens: (when they
+        ended, their tokens), oldest first (the daily budget's question)."""
+        return await self._database.run(_tokens_since, user_id, since_ms, unavailable=_UNAVAILABLE)
 
     async def page(
         self, user_id: str, *, limit: int, cursor: str | None, status: JobState | None
@@ -367,6 +375,9 @@ def _values(entry: HistoryEntry) -> dict[str, Any]:
         "suggestions_count": entry.suggestions_count,
         "parent_job_id": entry.parent_job_id,
         "shares_revoked_at_ms": entry.shares_revoked_at_ms,
+        "tokens": entry.tokens,
+        "cost_usd": entry.cost_usd,
+        "files_read": list(entry.files_read) if entry.files_read is not None else None,
     }
 
 
@@ -393,6 +404,11 @@ def _upsert_statement(dialect: str) -> Insert:
         (new.shares_revoked_at_ms > stored.shares_revoked_at_ms, new.shares_revoked_at_ms),
         else_=stored.shares_revoked_at_ms,
     )
+    # Only the run's own end knows what it read: a repair from its final event elsewhere,
+    # recorded later, keeps it.
+    changes["files_read"] = func.coalesce(new.files_read, stored.files_read)
+    changes["tokens"] = func.coalesce(new.tokens, stored.tokens)  # likewise what it cost
+    changes["cost_usd"] = func.coalesce(new.cost_usd, stored.cost_usd)
     # pending < in_progress < final: the stored row is replaced unless that moves it back.
     # (Plain comparisons, not IN: an expanding IN cannot run as executemany.)
     forward = or_(
@@ -422,6 +438,9 @@ def _entry(row: Row[Any]) -> HistoryEntry:
         suggestions_count=row.suggestions_count,
         parent_job_id=row.parent_job_id,
         shares_revoked_at_ms=row.shares_revoked_at_ms,
+        tokens=row.tokens,
+        cost_usd=row.cost_usd,
+        files_read=tuple(row.files_read) if row.files_read is not None else None,
     )
 
 
@@ -447,6 +466,17 @@ def _page(
     query = query.order_by(c.created_at_ms.desc(), c.job_id.desc()).limit(limit)
     with engine.connect() as conn:
         return [_entry(row) for row in conn.execute(query)]
+
+
+def _tokens_since(engine: Engine, user_id: str, since_ms: int) -> list[tuple[int, int]]:
+    c = job_history.c
+    query = (
+        select(c.finished_at_ms, c.tokens)
+        .where(c.user_id == user_id, c.finished_at_ms > since_ms, c.tokens > 0)
+        .order_by(c.finished_at_ms)
+    )
+    with engine.connect() as conn:
+        return [(row.finished_at_ms, row.tokens) for row in conn.execute(query)]
 
 
 def _delete(engine: Engine, user_id: str, job_id: str) -> bool:

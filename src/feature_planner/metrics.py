@@ -28,7 +28,16 @@ class Metrics:
             "feature_planner_deltas", "Delta events produced by this process's runs", registry=r
         )
         self.tokens = Counter(
-            "feature_planner_tokens", "Model tokens used, by kind", ["kind"], registry=r
+            "feature_planner_tokens",
+            "Model tokens used by this process's runs, by provider and kind",
+            ["provider", "kind"],
+            registry=r,
+        )
+        self.cost = Counter(
+            "feature_planner_cost_usd",
+            "What this process's runs cost in US dollars, where the provider reports it",
+            ["provider"],
+            registry=r,
         )
         self.refusals = Counter(
             "feature_planner_rate_limited",
@@ -87,6 +96,7 @@ class Metrics:
         outcome: str,
         code: str,
         *,
+        provider: str,
         duration_s: float,
         deltas: int,
         first_delta_s: float | None,
@@ -105,7 +115,9 @@ class Metrics:
                 ("cache_creation", usage.cache_creation_input_tokens),
             ):
                 if value:
-                    self.tokens.labels(kind).inc(value)
+                    self.tokens.labels(provider, kind).inc(value)
+            if usage.cost_usd:
+                self.cost.labels(provider).inc(usage.cost_usd)
 
 
 _RELAYED = "Job events (deltas, activity, the final event) written to clients' streams"

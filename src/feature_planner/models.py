@@ -15,6 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeAlias
 from pydantic import (
     AliasGenerator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
@@ -42,6 +43,8 @@ __all__ = [
     "Evidence",
     "EvidenceStats",
     "FeatureType",
+    "FollowUpRequest",
+    "FollowUpResponse",
     "Impact",
     "JobPage",
     "JobState",
@@ -57,6 +60,7 @@ __all__ = [
     "SuggestionRequest",
     "TokenUsage",
     "ToolName",
+    "WireModel",
     "sanitize_text",
     "sanitized_length_pattern",
 ]
@@ -210,6 +214,37 @@ class CreateJobResponse(WireModel):
     stream_token: str | None = None
 
 
+def _whole_number(value: Any) -> Any:
+    """A float with no fraction as the integer it is; anything else as it is."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class FollowUpRequest(WireModel):
+    """The body of a follow-up (``POST {streamUrl}/follow-up``): what the user says about a
+    completed run, and which of its suggestions (from 0) it is about, if one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: Annotated[str, Sanitized, Field(min_length=1, max_length=1000)]
+    # A JSON number that is whole (2, 2.0), as JSON Schema's integer; never a string or bool.
+    suggestion_index: (
+        Annotated[
+            int,
+            Field(ge=0, strict=True, description="The suggestion the message is about (from 0)"),
+            BeforeValidator(_whole_number),
+        ]
+        | None
+    ) = None
+
+
+class FollowUpResponse(CreateJobResponse):
+    """A follow-up's answer: Phase 1's, and the job it follows."""
+
+    parent_job_id: str
+
+
 class Effort(StrEnum):
     """How much work a suggestion is."""
 
@@ -280,6 +315,7 @@ class TokenUsage(WireModel):
     output_tokens: int = 0
     cache_read_input_tokens: int | None = None
     cache_creation_input_tokens: int | None = None
+    cost_usd: float | None = None  # only where the provider reports a cost; never estimated
 
 
 class EventModel(WireModel):
@@ -411,6 +447,8 @@ class JobSummary(WireModel):
     model: str | None = None
     stream_url: str
     parent_job_id: str | None = None
+    tokens: int | None = None  # what the run was charged (input, cached input, output)
+    cost_usd: float | None = None  # where the provider reports a cost
 
     def to_wire(self) -> dict[str, Any]:
         return {**super().to_wire(), "parentJobId": self.parent_job_id}  # null: a first run
@@ -443,6 +481,8 @@ class JobStatus(WireModel):
     provider: str | None = None
     model: str | None = None
     parent_job_id: str | None = None
+    tokens: int | None = None  # what the run was charged, once it has ended
+    cost_usd: float | None = None  # where the provider reports a cost
 
     def to_wire(self) -> dict[str, Any]:
         return {**super().to_wire(), "parentJobId": self.parent_job_id}

@@ -62,6 +62,8 @@ job_history = Table(
     Column("shares_revoked_at_ms", BigInteger, nullable=True),
     Column("tokens", BigInteger, nullable=True),  # input + output, once finished
     Column("cost_usd", Float, nullable=True),  # where the provider reports a cost
+    # The paths the run read (its Read activity), for a follow-up to start from.
+    Column("files_read", JSON(none_as_null=True), nullable=True),
     # A user's page of runs, newest first: keyset paging on (created_at_ms, job_id).
     Index("ix_job_history_user_created", "user_id", "created_at_ms", "job_id"),
     # Pruning by age.

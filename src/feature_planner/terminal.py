@@ -263,10 +263,13 @@ def print_result(console: Console, event: CompleteEvent, *, suggestions: bool = 
             print_suggestion(console, number, suggestion)
     usage = event.token_usage
     seconds = event.execution_time_ms / 1000
+    cost = usage.cost_usd
     console.print(
         Text(
             f"{event.provider} · {event.model} · {usage.input_tokens} input / "
-            f"{usage.output_tokens} output tokens · {seconds:.1f} s",
+            f"{usage.output_tokens} output tokens"
+            + ("" if cost is None else f" · ${cost:.4f}")
+            + f" · {seconds:.1f} s",
             style="dim",
         )
     )

@@ -60,6 +60,8 @@ class Reply:
     finish_reason: str | None = None  # default: "tool_calls" with calls, else "stop"
     usage: tuple[int, int] | None = (100, 20)  # prompt, completion tokens
     cached_tokens: int | None = None
+    # The usage so far on every chunk, as vLLM sends it with continuous_usage_stats.
+    usage_every_chunk: bool = False
     cut_after_text: bool = False  # close the connection after the text, mid-stream
     hang_after_text: bool = False  # after the text, send nothing until the client leaves
     stream_error: Mapping[str, Any] | None = None  # an ``{"error": ...}`` chunk after the text
@@ -199,6 +201,15 @@ def _chunks(reply: Reply, number: int, include_usage: bool) -> list[dict[str, An
             )
     finish = reply.finish_reason or ("tool_calls" if reply.calls else "stop")
     chunks.append(chunk({}, finish))
+    if include_usage and reply.usage_every_chunk and reply.usage is not None:
+        prompt, completion = reply.usage
+        for number, item in enumerate(chunks, start=1):
+            so_far = completion * number // len(chunks)
+            item["usage"] = {
+                "prompt_tokens": prompt,
+                "completion_tokens": so_far,
+                "total_tokens": prompt + so_far,
+            }
     if include_usage and reply.usage is not None:
         prompt, completion = reply.usage
         usage: dict[str, Any] = {

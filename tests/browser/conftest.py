@@ -376,6 +376,35 @@ def open_page(
 
 
 @pytest.fixture
+def fresh_context(
+    browser: Browser, page_problems: PageProblems
+) -> Iterator[Callable[..., BrowserContext]]:
+    """``fresh_context(server)``: a new browser context with no cookie (nobody logged in),
+    watched like ``open_page``'s."""
+    contexts: list[BrowserContext] = []
+    pages: list[Page] = []
+
+    def open_(server: LiveServer, **options: Any) -> BrowserContext:
+        context = browser.new_context(base_url=server.url, **options)
+        context.set_default_timeout(10_000)
+        context.add_init_script(STATE_RECORDER)
+        page_problems.watch_context(context)
+
+        def watch(page: Page) -> None:
+            pages.append(page)
+            page_problems.watch(page, [server.url])
+
+        context.on("page", watch)
+        contexts.append(context)
+        return context
+
+    yield open_
+    page_problems.stop(pages)
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
 def page(open_page: OpenPage, server: LiveServer) -> Page:
     """The page at ``/`` of the default scripted server, logged in as alice."""
     return open_page(server)

@@ -42,9 +42,11 @@ def test_full_flow_streams_text_and_renders_suggestions(
 
     # While it streams: the status says so, Cancel is offered, Generate is not, and the text
     # only ever grows (each sample is a prefix of the whole).
-    expect(page.get_by_test_id("status")).to_have_text("Generating suggestions…")
+    expect(page.get_by_test_id("status")).to_have_text("Generating suggestions...")
     expect(page.get_by_test_id("cancel")).to_be_visible()
     expect(page.get_by_test_id("generate")).to_be_disabled()
+    # As the original design words it: the button says the run is under way.
+    expect(page.get_by_test_id("generate")).to_have_text("Generating...")
     samples = []
     deadline = time.monotonic() + 15
     while page.get_by_test_id("app").get_attribute("data-state") != "complete":
@@ -58,6 +60,7 @@ def test_full_flow_streams_text_and_renders_suggestions(
     assert states(page) == ["idle", "creating", "connecting", "streaming", "complete"]
     assert live_text(page) == expected
     expect(page.get_by_test_id("status")).to_have_text("Done.")
+    expect(page.get_by_test_id("generate")).to_have_text("Generate Suggestions")
     expect(page.get_by_test_id("progress-value")).to_have_text("100%")
     expect(page.get_by_test_id("cancel")).to_be_hidden()
     expect(page.get_by_test_id("generate")).to_be_enabled()
@@ -105,7 +108,7 @@ def test_stream_resumes_after_the_connection_is_cut(
     seen = len(wait_for_text(page, 50))
     for _ in range(2):
         assert relay.cut() >= 1
-        expect(status).to_have_text("Reconnecting…", timeout=3_000)
+        expect(status).to_have_text("Reconnecting...", timeout=3_000)
         expect(page.get_by_test_id("app")).to_have_attribute("data-state", "reconnecting")
         # EventSource waits ~3 s (no `retry:` from the server), then resumes with
         # Last-Event-ID; the text goes on growing from where it stopped.

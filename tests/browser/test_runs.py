@@ -10,16 +10,15 @@ server answers of issue 17: the job's JSON status (``Accept: application/json``)
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Request, expect
+from playwright.sync_api import BrowserContext, Page, Request, expect
 
 from tests.conftest import API, VALID_BODY, LiveServer, ServerFactory
 
-from .conftest import STATE_RECORDER, OpenPage, PageProblems
+from .conftest import OpenPage, PageProblems
 from .helpers import expected_text, fill_form, is_create, live_text, states, wait_for_text
 
 JOBS = "/api/feature-planner/jobs"
@@ -108,35 +107,6 @@ def run_items(page: Page) -> list[dict[str, str]]:
         }))"""
     )
     return items
-
-
-@pytest.fixture
-def fresh_context(
-    browser: Browser, page_problems: PageProblems
-) -> Iterator[Callable[..., BrowserContext]]:
-    """``fresh_context(server)``: a new browser context with no cookie (nobody logged in),
-    watched like ``open_page``'s."""
-    contexts: list[BrowserContext] = []
-    pages: list[Page] = []
-
-    def open_(server: LiveServer, **options: Any) -> BrowserContext:
-        context = browser.new_context(base_url=server.url, **options)
-        context.set_default_timeout(10_000)
-        context.add_init_script(STATE_RECORDER)
-        page_problems.watch_context(context)
-
-        def watch(page: Page) -> None:
-            pages.append(page)
-            page_problems.watch(page, [server.url])
-
-        context.on("page", watch)
-        contexts.append(context)
-        return context
-
-    yield open_
-    page_problems.stop(pages)
-    for context in contexts:
-        context.close()
 
 
 # -- the tests ---------------------------------------------------------------------------

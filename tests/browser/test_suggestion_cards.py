@@ -187,7 +187,9 @@ def test_cards_appear_one_by_one_before_complete_as_the_bar_rises(
     # `complete` kept the cards it had (the same elements), and added none.
     expect(cards).to_have_count(3)
     expect(cards.first).to_have_attribute("data-mark", "shown while streaming")
-    assert card_titles(page) == [f"{n}New-Capability {n} for Checkout page" for n in (1, 2, 3)]
+    assert card_titles(page) == [
+        f"Suggestion {n}: New-Capability {n} for Checkout page" for n in (1, 2, 3)
+    ]
     assert states(page) == ["idle", "creating", "connecting", "streaming", "complete"]
 
     # The bar followed the `progress` events: up only, to 100 at the end.
@@ -232,7 +234,9 @@ def test_a_reload_mid_run_keeps_each_card_once(
     assert int(bar.get_attribute("aria-valuenow") or 0) >= int(before or 0)
     expect(page.get_by_test_id("app")).to_have_attribute("data-state", "complete", timeout=15_000)
     expect(cards).to_have_count(3)
-    assert card_titles(page) == [f"{n}New-Capability {n} for Checkout page" for n in (1, 2, 3)]
+    assert card_titles(page) == [
+        f"Suggestion {n}: New-Capability {n} for Checkout page" for n in (1, 2, 3)
+    ]
 
 
 def test_evidence_links_to_the_repository_and_shows_its_quote(

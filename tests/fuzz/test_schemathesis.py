@@ -35,6 +35,8 @@ from feature_planner.config import load_settings
 from feature_planner.jobs.service import is_uuid4
 from feature_planner.web.app import create_app
 from feature_planner.web.application import PlannerApp
+from tests.github_server import OWNER_REPO, FakeGitHub, serve_github
+from tests.github_server import TOKEN as GITHUB_TOKEN
 
 TOKEN = "token-alice"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
@@ -42,6 +44,7 @@ EXAMPLES = 200  # generated cases per operation, at least (see ``count_cases``)
 CREATE_PATH = "/api/feature-planner/suggest-feature"
 JOB_PATH = CREATE_PATH + "/{job_id}"
 SHARE_PATH = JOB_PATH + "/share"
+ISSUE_PATH = JOB_PATH + "/suggestions/{index}/issue"
 HISTORY_PATH = "/api/feature-planner/jobs"
 HISTORY_JOB_PATH = HISTORY_PATH + "/{job_id}"
 AGENT_PATH = "/api/feature-planner/agent"
@@ -51,9 +54,22 @@ VALID_BODY = {"pageOrComponent": "Cart", "featureType": "enhancement", "priority
 PROFILE = {"name": "Fuzzer", "role": "r", "focus": "f", "systemPrompt": "p", "isActive": False}
 
 
-def build_app(repository: Path, database_url: str = "sqlite://") -> PlannerApp:
+def build_app(
+    repository: Path, database_url: str = "sqlite://", github_api_url: str | None = None
+) -> PlannerApp:
+    """With ``github_api_url`` (the local fake's), suggestions are filed as issues there."""
+    github = (
+        {
+            "github_token": GITHUB_TOKEN,
+            "github_repository": OWNER_REPO,
+            "github_api_url": github_api_url,
+        }
+        if github_api_url
+        else {}
+    )
     return create_app(
         load_settings(
+            **github,
             provider="scripted",
             users=f"alice={TOKEN}",
             scripted_chunks=3,
@@ -121,10 +137,16 @@ SETTINGS = settings(
 )
 
 
+@pytest.fixture(scope="module")
+def github_api_url() -> Iterator[str]:
+    with serve_github(FakeGitHub()) as api_url:
+        yield api_url
+
+
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[PlannerApp]:
+def app(tmp_path: Path, github_api_url: str) -> Iterator[PlannerApp]:
     """A new app per test, with its own agent database and job store."""
-    yield build_app(tmp_path, f"sqlite:///{tmp_path}/agents.db")
+    yield build_app(tmp_path, f"sqlite:///{tmp_path}/agents.db", github_api_url)
     asgi.shutdown_lifespans()  # Schemathesis's plugin does it too; no lifespan outlives its test
 
 
@@ -173,7 +195,7 @@ def _prepare(case: schemathesis.Case, app: PlannerApp) -> None:
             listed = client.get(HISTORY_PATH, params={"limit": 1}, headers=AUTH)
             case.query["cursor"] = listed.json()["data"]["nextCursor"]
             return
-        job_routes = (JOB_PATH, SHARE_PATH, HISTORY_JOB_PATH)
+        job_routes = (JOB_PATH, SHARE_PATH, HISTORY_JOB_PATH, ISSUE_PATH)
         on_a_job = case.operation.path in job_routes
         job_id = case.path_parameters.get("job_id") if on_a_job else None
         if not isinstance(job_id, str) or not is_uuid4(job_id):

@@ -30,7 +30,9 @@ def test_a_run_and_a_failure_move_the_counters(make_server: ServerFactory) -> No
     assert before[("feature_planner_deltas_total", ())] >= 1
     assert before[("feature_planner_job_duration_seconds_count", ())] == 1
     assert before[("feature_planner_first_delta_seconds_count", ())] == 1
-    assert before[("feature_planner_tokens_total", (("kind", "output"),))] > 0
+    assert (
+        before[("feature_planner_tokens_total", (("kind", "output"), ("provider", "scripted")))] > 0
+    )
 
     cancelled = server.create_job()
     assert server.delete(cancelled).status_code == 202  # pending: never runs

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..models import (
     FeatureType,
@@ -21,7 +21,46 @@ from .profile import AgentProfile
 if TYPE_CHECKING:
     from .evidence import SuggestionCheck
 
-__all__ = ["PlanRequest", "PlanResult", "Provider", "RunSink"]
+__all__ = ["FollowUp", "PlanRequest", "PlanResult", "Provider", "RunSink"]
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """A run that follows a completed one: what the user said about it, and what the
+    earlier run left for this one to start from (its suggestions, the files it read), so
+    that the engine need not read the repository again from scratch."""
+
+    message: str
+    suggestion_index: int | None  # the parent's suggestion the message is about, if one
+    parent_suggestions: tuple[Suggestion, ...]
+    parent_files_read: tuple[str, ...] = ()
+
+    @property
+    def suggestion(self) -> Suggestion | None:
+        """The parent's suggestion the message is about, if one."""
+        if self.suggestion_index is None or self.suggestion_index >= len(self.parent_suggestions):
+            return None
+        return self.parent_suggestions[self.suggestion_index]
+
+    def to_wire(self) -> dict[str, Any]:
+        """As a job record keeps it (JSON), for a store shared by several processes."""
+        return {
+            "message": self.message,
+            "suggestionIndex": self.suggestion_index,
+            "suggestions": [suggestion.to_wire() for suggestion in self.parent_suggestions],
+            "filesRead": list(self.parent_files_read),
+        }
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any]) -> FollowUp:
+        return cls(
+            message=data["message"],
+            suggestion_index=data.get("suggestionIndex"),
+            parent_suggestions=tuple(
+                Suggestion.model_validate(item) for item in data.get("suggestions", ())
+            ),
+            parent_files_read=tuple(data.get("filesRead", ())),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +74,15 @@ class PlanRequest:
     additional_context: str | None = None
     model: str | None = None
     agent: AgentProfile | None = None  # the user's active custom agent; None: the default
+    follow_up: FollowUp | None = None  # this run follows a completed one
 
     @classmethod
     def from_request(
-        cls, request: SuggestionRequest, repository: Path, agent: AgentProfile | None = None
+        cls,
+        request: SuggestionRequest,
+        repository: Path,
+        agent: AgentProfile | None = None,
+        follow_up: FollowUp | None = None,
     ) -> PlanRequest:
         return cls(
             page_or_component=request.page_or_component,
@@ -48,6 +92,7 @@ class PlanRequest:
             model=request.custom_model,
             repository=repository,
             agent=agent,
+            follow_up=follow_up,
         )
 
 
@@ -61,6 +106,8 @@ class PlanResult:
     token_usage: TokenUsage = field(default_factory=TokenUsage)
     retry_count: int = 0
     notice: str | None = None  # shown to users, e.g. that no AI model was involved
+    # What the run is charged (budgets, history): None, input + output of ``token_usage``.
+    tokens: int | None = None
 
 
 class RunSink(Protocol):

@@ -11,6 +11,7 @@ what to fix, for the provider to send back to the model. What happens to a valid
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..models import Effort, Evidence, Impact, Suggestion
 from .base import PlanRequest
 from .evidence import MAX_EVIDENCE
+from .follow_up import ParentFile, follow_up_section
 from .profile import DEFAULT_AGENT, AgentProfile
 
 __all__ = [
@@ -191,8 +193,11 @@ def system_prompt(agent: AgentProfile | None = None) -> str:
     return f"{profile.system_prompt}\n\nYour role: {profile.role}\nYour focus: {profile.focus}"
 
 
-def user_prompt(request: PlanRequest, page_map: str | None = None) -> str:
-    """The first message: the request, and what the repository map found for the page."""
+def user_prompt(
+    request: PlanRequest, page_map: str | None = None, parent_files: Sequence[ParentFile] = ()
+) -> str:
+    """The first message: the request, and what the repository map found for the page; for
+    a follow-up, the earlier run's suggestions, the user's message and ``parent_files``."""
     lines = [
         f"Page or component: {request.page_or_component}",
         f"Feature type: {request.feature_type.value}",
@@ -202,6 +207,8 @@ def user_prompt(request: PlanRequest, page_map: str | None = None) -> str:
         lines.append(f"Additional context from the user: {request.additional_context}")
     if page_map:
         lines += ["", "What a map of the repository found for this page:", page_map, ""]
+    if request.follow_up is not None:
+        lines += follow_up_section(request.follow_up, parent_files)
     lines.append(
         f"Explore the repository, then call {SUBMIT_TOOL_NAME} once for each of "
         f"{MIN_SUGGESTIONS} to {MAX_SUGGESTIONS} suggestions, each citing the lines it is "

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from ..errors import IdempotencyKeyReusedError, StoreUnavailableError
-from ..models import SuggestionRequest
+from ..models import WireModel
 from ..redis_client import guarded
 
 __all__ = [
@@ -49,7 +49,7 @@ class Reservation:
     replayed: bool
 
 
-def fingerprint(request: SuggestionRequest) -> str:
+def fingerprint(request: WireModel) -> str:
     """The body as the server understood it (trimmed, cleaned): what "the same body" means."""
     canonical = json.dumps(request.to_wire(), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

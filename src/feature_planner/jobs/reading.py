@@ -213,6 +213,7 @@ def entry_of(record: JobRecord) -> HistoryEntry:
         request=record.request,
         created_at_ms=record.created_at_ms,
         last_event_id=record.last_event_id,
+        parent_job_id=record.parent_job_id,
     )
 
 

@@ -28,7 +28,9 @@ CANCEL_CHANNEL = "fp:cancel"  # messages "<job id> <message>": cancel it whereve
 
 
 def job_key(job_id: str) -> str:
-    """Hash: user, request, state, created, expires, runner, last (the final event's id)."""
+    """Hash: user, request, state, created, expires, runner, last (the final event's id);
+    a follow-up's parent (its job id) and follow_up (JSON: message, suggestion index, the
+    parent's suggestions and files read)."""
     return f"fp:{{{job_id}}}:job"
 
 

@@ -33,6 +33,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from .. import events
+from ..agent.base import FollowUp
 from ..errors import StoreUnavailableError
 from ..events import JobEvent
 from ..models import ErrorCode, JobState, SuggestionRequest
@@ -123,6 +124,10 @@ class RedisJobStore(JobStore):
             "created": job.created_at_ms,
             "expires": job.expires_at_ms,
         }
+        if job.parent_job_id is not None:
+            fields["parent"] = job.parent_job_id
+        if job.follow_up is not None:
+            fields["follow_up"] = json.dumps(job.follow_up.to_wire())
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(key, mapping=fields)
         pipe.pexpire(key, _ms(self._ttls.pending))
@@ -141,6 +146,10 @@ class RedisJobStore(JobStore):
             created_at_ms=int(fields["created"]),
             expires_at_ms=int(fields["expires"]),
             last_event_id=int(fields.get("last", 0)),
+            parent_job_id=fields.get("parent"),
+            follow_up=FollowUp.from_wire(json.loads(fields["follow_up"]))
+            if "follow_up" in fields
+            else None,
         )
 
     async def claim(self, job_id: str, runner_id: str, *, on_cancel: CancelHandler) -> bool:

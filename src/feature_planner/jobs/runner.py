@@ -14,7 +14,7 @@ from .. import events
 from ..agent.base import PlanRequest, PlanResult, Provider
 from ..agent.evidence import EvidenceTally, SuggestionCheck, verify_suggestion_in_thread
 from ..agent.profile import AgentProfile
-from ..errors import ProviderError, StoreUnavailableError
+from ..errors import BudgetExceededError, ProviderError, StoreUnavailableError
 from ..events import JobEvent
 from ..metrics import Metrics
 from ..models import (
@@ -25,6 +25,7 @@ from ..models import (
     JobState,
     ProgressPhase,
     Suggestion,
+    TokenUsage,
 )
 from .coalesce import DeltaCoalescer
 from .progress import ProgressTracker
@@ -78,16 +79,26 @@ class JobRun:
         self.state: JobState = JobState.IN_PROGRESS
         self.code: str | None = None  # the final error event's code
         self.final: CompleteEvent | ErrorEvent | None = None  # the final event, once sent
+        # What the run was charged, once it has ended (None: nothing reported): the history
+        # keeps them, the daily budget sums them.
+        self.tokens: int | None = None
+        self.cost_usd: float | None = None
         self.require_evidence = True
         self._root = Path(".")
         self._sent: list[Suggestion] = []
         self._awaiting: SuggestionCheck | None = None  # sent back to be fixed, not yet again
         self._tally = EvidenceTally()
         self._progress = ProgressTracker(self._emit)
+        self._read: dict[str, None] = {}  # the paths of its Read activity, in order, once each
 
     @property
     def last_event_id(self) -> int:
         return self._last_id
+
+    @property
+    def files_read(self) -> tuple[str, ...]:
+        """The files the run read (its ``Read`` activity): where a follow-up starts."""
+        return tuple(self._read)
 
     # -- RunSink -------------------------------------------------------------------------
 
@@ -98,6 +109,8 @@ class JobRun:
         self._coalescer.flush()
         self._emit(events.activity(tool, detail))
         self._progress.activity(tool, detail)
+        if tool == "Read" and detail:
+            self._read.setdefault(detail, None)
 
     def progress(self, phase: ProgressPhase, *, expected: int | None = None) -> None:
         self._coalescer.flush()
@@ -143,6 +156,8 @@ class JobRun:
         """Run in a task of its own; ``agent`` loads the user's custom agent first."""
         self._root = request.repository
         self.require_evidence = provider.requires_evidence
+        if request.follow_up is not None:  # given its parent's files, it has read them too
+            self._read.update(dict.fromkeys(request.follow_up.parent_files_read))
         execution = self._execute(provider, request, agent)
         if self._trace is not None:
             execution = self._trace(self, execution)
@@ -194,6 +209,10 @@ class JobRun:
             else:
                 final = events.error(ErrorCode.CANCELLED, self._cancel_message)
                 state = JobState.CANCELLED
+        except BudgetExceededError as exc:
+            final = events.error(ErrorCode.BUDGET_EXCEEDED, str(exc))
+            usage = TokenUsage(input_tokens=exc.input_tokens, output_tokens=exc.output_tokens)
+            self.tokens = exc.tokens
         except ProviderError as exc:
             final = events.error(ErrorCode.PROVIDER_ERROR, str(exc))
         except Exception:
@@ -203,6 +222,12 @@ class JobRun:
             )
         else:
             usage, state = result.token_usage, JobState.COMPLETED
+            self.tokens = (
+                result.tokens
+                if result.tokens is not None
+                else usage.input_tokens + usage.output_tokens
+            )
+            self.cost_usd = usage.cost_usd
         self._coalescer.flush()
         self._emit(final)
         self.final, self.state = final, state
@@ -211,6 +236,7 @@ class JobRun:
             self._metrics.job_finished(
                 state.value,
                 self.code or "",
+                provider=provider.name,
                 duration_s=time.perf_counter() - started,
                 deltas=self._deltas,
                 first_delta_s=self._first_delta_s,
@@ -226,6 +252,8 @@ class JobRun:
             "events": self._last_id,
             "input_tokens": usage.input_tokens if usage is not None else None,
             "output_tokens": usage.output_tokens if usage is not None else None,
+            "tokens": self.tokens,
+            "cost_usd": self.cost_usd,
         }
         try:
             await self._store.finish(self.job_id, state, self._last_id)

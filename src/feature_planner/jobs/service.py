@@ -19,24 +19,27 @@ from pathlib import Path
 from typing import Any
 
 from .. import events
-from ..agent.base import PlanRequest, Provider
+from ..agent.base import FollowUp, PlanRequest, Provider
 from ..agent.profile import AgentProfile
 from ..errors import (
     FeaturePlannerError,
     InvalidJobIdError,
     JobFinishedError,
+    JobNotCompleteError,
     JobNotFoundError,
     RateLimitedError,
     RequestValidationError,
     ServerDrainingError,
+    SuggestionNotFoundError,
     TooManyStreamsError,
 )
 from ..events import JobEvent, now_ms
 from ..history import HistoryEntry, HistoryStore
 from ..limits import CreateLimiter, StreamLimiter
 from ..metrics import Metrics
-from ..models import ErrorCode, JobState, SuggestionRequest
+from ..models import ErrorCode, FollowUpRequest, JobState, Suggestion, SuggestionRequest
 from ..sse import encode_comment
+from .budgets import DailyBudget
 from .idempotency import IdempotencyKeys, Reservation, fingerprint
 from .reading import JobReader, check_owner, ended, entry_of, is_uuid4, wait_finished
 from .relay import EventLog, Heartbeat, Subscriber
@@ -87,6 +90,7 @@ class JobService:
         agents: Callable[[str], Awaitable[AgentProfile | None]] | None = None,
         metrics: Metrics | None = None,
         trace_run: RunTracer | None = None,
+        daily_budget: DailyBudget | None = None,
     ) -> None:
         self.store = store
         self.provider = provider
@@ -100,6 +104,7 @@ class JobService:
         self._agents = agents  # the user's active custom agent, by user id
         self.metrics = metrics or Metrics()
         self.trace_run = trace_run  # telemetry's span around each run, when tracing is on
+        self.daily_budget = daily_budget  # None: no daily budget, and no query at create
         self._heartbeat = Heartbeat(limits.heartbeat_s)
         self._runs: dict[str, JobRun] = {}
         self._unwatched_since: dict[str, float] = {}
@@ -184,11 +189,67 @@ class JobService:
             created_at_ms=created,
             expires_at_ms=created + round(self.limits.pending_ttl_s * 1000),
         )
+        return await self._create_once(job, idempotency_key, fingerprint(request))
+
+    async def follow_up(
+        self,
+        user_id: str,
+        parent_id: str,
+        request: FollowUpRequest,
+        idempotency_key: str | None = None,
+    ) -> CreatedJob:
+        """A new pending job that follows the caller's completed job ``parent_id``: the
+        parent's input, its suggestions and the files it read, and what the user says about
+        them. Kept in the job's record, so that any process may run it."""
+        parent = await self.reader.status(user_id, parent_id)
+        if parent.status is not JobState.COMPLETED:
+            raise JobNotCompleteError(
+                f"The job has not completed (it is {parent.status.value.replace('_', ' ')}); "
+                "only a completed job can be followed up"
+            )
+        suggestions = tuple(
+            Suggestion.model_validate(item) for item in (parent.result or {}).get("suggestions", [])
+        )
+        index = request.suggestion_index
+        if index is not None and index >= len(suggestions):
+            raise SuggestionNotFoundError(
+                f"The job has {len(suggestions)} suggestions (indexes 0 to "
+                f"{len(suggestions) - 1}); there is none at index {index}"
+            )
+        model = parent.request.custom_model
+        if model is not None and model not in self.provider.models:
+            model = None  # no longer offered: the server's default model
+        created = now_ms()
+        job = JobRecord(
+            id=str(uuid.uuid4()),
+            user_id=user_id,
+            request=parent.request.model_copy(update={"custom_model": model}),
+            state=JobState.PENDING,
+            created_at_ms=created,
+            expires_at_ms=created + round(self.limits.pending_ttl_s * 1000),
+            parent_job_id=parent.job_id,
+            follow_up=FollowUp(
+                message=request.message,
+                suggestion_index=index,
+                parent_suggestions=suggestions,
+                parent_files_read=parent.files_read or (),
+            ),
+        )
+        # Another route's body: a key used for a create or another parent is "reused".
+        body = f"follow-up:{parent.job_id}:{fingerprint(request)}"
+        return await self._create_once(job, idempotency_key, body)
+
+    async def _create_once(
+        self, job: JobRecord, idempotency_key: str | None, body: str
+    ) -> CreatedJob:
+        """Create ``job``; with an ``idempotency_key``, only if the key is new (else the
+        job it made, when ``body`` is the same)."""
         if idempotency_key is None:
             await self._create(job)
             return CreatedJob(job.id, job.expires_at_ms)
+        user_id = job.user_id
         reservation = await self._idempotency.reserve(
-            user_id, idempotency_key, fingerprint(request), job.id, job.expires_at_ms
+            user_id, idempotency_key, body, job.id, job.expires_at_ms
         )
         if reservation.replayed:
             return _replay(reservation)
@@ -201,6 +262,12 @@ class JobService:
         return CreatedJob(job.id, job.expires_at_ms)
 
     async def _create(self, job: JobRecord) -> None:
+        if self.daily_budget is not None:  # before the limiter: a refusal costs no create
+            try:
+                await self.daily_budget.check(job.user_id)
+            except RateLimitedError:
+                self.metrics.refusals.labels("daily_budget").inc()
+                raise
         try:
             await self._create_limiter.hit(job.user_id)
         except RateLimitedError:
@@ -341,7 +408,7 @@ class JobService:
         agents, user_id = self._agents, job.user_id
         task = run.start(
             self.provider,
-            PlanRequest.from_request(job.request, self.repository),
+            PlanRequest.from_request(job.request, self.repository, follow_up=job.follow_up),
             (lambda: agents(user_id)) if agents is not None else None,
         )
         task.add_done_callback(lambda _: self._run_finished(run, started))
@@ -351,7 +418,12 @@ class JobService:
         self._runs.pop(run.job_id, None)
         self._unwatched_since.pop(run.job_id, None)
         if run.final is not None:
-            self.history.record(ended(started, run.final, run.last_event_id, run.state))
+            final = ended(started, run.final, run.last_event_id, run.state)
+            self.history.record(
+                dataclasses.replace(
+                    final, files_read=run.files_read, tokens=run.tokens, cost_usd=run.cost_usd
+                )
+            )
 
     def _cancel_local(self, job_id: str, message: str) -> None:
         run = self._runs.get(job_id)

@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ..agent.base import FollowUp
 from ..events import JobEvent
 from ..models import JobState, SuggestionRequest
 from .relay import EventLog
@@ -27,6 +28,8 @@ class JobRecord:
     created_at_ms: int
     expires_at_ms: int
     last_event_id: int = 0  # the id of the final event once the job has finished
+    parent_job_id: str | None = None  # a follow-up: the completed job it follows
+    follow_up: FollowUp | None = None  # and what that job left for this one
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,6 +102,10 @@ class ServerConfig(_Wire):
     priority_levels: list[Choice]
     limits: dict[str, int]
     repository_url: str | None = None
+    github_issues: bool = Field(
+        description="Whether a suggestion can be filed as a GitHub issue (both GitHub settings "
+        "are set)"
+    )
 
 
 class Health(BaseModel):

@@ -88,6 +88,7 @@ async def config(state: AppState, request: Request) -> Response:
             "priorityLevels": [_choice(item) for item in PriorityLevel],
             "limits": {"pageOrComponent": 200, "additionalContext": 1000},
             "repositoryUrl": state.settings.repository_url,
+            "githubIssues": state.github.configured,
         }
     )
 

@@ -27,7 +27,10 @@ from ..auth import (
 from ..auth.oidc import public_key_jwk
 from ..config import ConfigurationError, Settings, load_settings
 from ..database import Database
+from ..github import GitHubIssues
 from ..history import HistoryStore
+from ..issue_links import IssueLinks
+from ..jobs.budgets import DailyBudget
 from ..jobs.idempotency import IdempotencyKeys, MemoryIdempotencyKeys, RedisIdempotencyKeys
 from ..jobs.memory import MemoryJobStore
 from ..jobs.redis_store import RedisJobStore
@@ -166,6 +169,11 @@ def _build_state(
         agents=agents.active,
         metrics=metrics,
         trace_run=trace_run,
+        daily_budget=(
+            DailyBudget(history, settings.daily_user_tokens)
+            if settings.daily_user_tokens is not None
+            else None
+        ),
     )
     # Sessions and stream tokens are signed with it: replicas must share it.
     secret_key = signing_key(settings)
@@ -178,6 +186,13 @@ def _build_state(
         agents=agents,
         history=history,
         trusted_origins=frozenset(settings.trusted_origins),
+        github=GitHubIssues(
+            token=settings.github_token.get_secret_value() if settings.github_token else None,
+            repository=settings.github_repository,
+            api_url=settings.github_api_url,
+            checkout=settings.repository,
+        ),
+        issue_links=IssueLinks(database),
     )
 
 

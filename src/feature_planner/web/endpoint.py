@@ -45,14 +45,15 @@ class EventStream:
 @dataclass(frozen=True, slots=True)
 class Answer:
     """A success answer. ``body``: a type the JSON body is (inside ``{"success": true,
-    "data": …}`` when ``envelope``), an ``EventStream``, ``str`` for plain text, or None
-    for no body at all."""
+    "data": …}`` when ``envelope``), an ``EventStream``, ``str`` for text (of
+    ``media_type``), or None for no body at all."""
 
     status: int
     description: str
     body: Any = None
     envelope: bool = True
     headers: Mapping[str, str] = field(default_factory=dict)  # name: description
+    media_type: str = "text/plain"  # of a ``str`` body
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,8 @@ def status_wire(entry: HistoryEntry) -> dict[str, Any]:
         "error": entry.error,
         "provider": entry.provider,
         "model": entry.model,
+        "tokens": entry.tokens,
+        "costUsd": entry.cost_usd,
     }
     data.update((name, value) for name, value in optional.items() if value is not None)
     return data
@@ -103,6 +105,8 @@ def summary_wire(entry: HistoryEntry) -> dict[str, Any]:
         "suggestionsCount": entry.suggestions_count,
         "provider": entry.provider,
         "model": entry.model,
+        "tokens": entry.tokens,
+        "costUsd": entry.cost_usd,
     }
     data.update((name, value) for name, value in optional.items() if value is not None)
     return data

@@ -228,7 +228,7 @@ def _answer(route: Endpoint, answer: Answer, schemas: dict[_Key, Any]) -> dict[s
         events = [_event(name, schemas["event", name]) for name in answer.body.events]
         described["content"] = {"text/event-stream": {"itemSchema": {"oneOf": events}}}
     elif answer.body is str:
-        described["content"] = {"text/plain": {"schema": {"type": "string"}}}
+        described["content"] = {answer.media_type: {"schema": {"type": "string"}}}
     elif answer.body is not None:
         schema = schemas["answer", route.method, route.path, answer.status]
         described["content"] = {"application/json": {"schema": schema}}

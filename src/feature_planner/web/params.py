@@ -10,24 +10,29 @@ from pydantic import Field
 from starlette.requests import Request
 
 from ..errors import InvalidJobIdError, InvalidLastEventIdError, RequestValidationError
+from ..export import ExportFormat
 from ..models import JobState
 from .endpoint import Param
 
 __all__ = [
     "CURSOR",
+    "FORMAT",
     "IDEMPOTENCY_KEY",
     "JOB_ID",
     "LAST_EVENT_ID",
     "LAST_EVENT_ID_QUERY",
     "LIMIT",
     "STATUS",
+    "SUGGESTION_INDEX",
     "WAIT",
     "cursor",
+    "export_format",
     "idempotency_key",
     "job_id",
     "last_event_id",
     "limit",
     "status",
+    "suggestion_index",
     "wait",
 ]
 
@@ -41,6 +46,14 @@ JOB_ID = Param(
     "path",
     "The jobId from Phase 1 (a UUID v4)",
     Annotated[str, Field(pattern=f"^{_UUID4}$", json_schema_extra={"format": "uuid"})],
+    required=True,
+)
+_MAX_INDEX = 10**9 - 1
+SUGGESTION_INDEX = Param(
+    "index",
+    "path",
+    "The suggestion's place in the job's result, from 0",
+    Annotated[int, Field(ge=0, le=_MAX_INDEX)],
     required=True,
 )
 _EVENT_ID = Annotated[int, Field(ge=0, le=_MAX_EVENT_ID)]
@@ -59,6 +72,7 @@ CURSOR = Param(
     Annotated[str, Field(min_length=1, max_length=512)],
 )
 STATUS = Param("status", "query", "Only the jobs in this state", JobState)
+FORMAT = Param("format", "query", "The document: `markdown` (the default) or `json`", ExportFormat)
 WAIT = Param(
     "wait",
     "query",
@@ -129,6 +143,17 @@ def status(request: Request) -> JobState | None:
         raise _invalid(STATUS.name, f"must be one of: {choices}") from None
 
 
+def export_format(request: Request) -> ExportFormat:
+    raw = request.query_params.get(FORMAT.name)
+    if raw is None:
+        return ExportFormat.MARKDOWN
+    try:
+        return ExportFormat(raw)
+    except ValueError:
+        choices = ", ".join(kind.value for kind in ExportFormat)
+        raise _invalid(FORMAT.name, f"must be one of: {choices}") from None
+
+
 def wait(request: Request) -> float:
     raw = request.query_params.get(WAIT.name)
     if raw is None:
@@ -140,6 +165,14 @@ def wait(request: Request) -> float:
     if not 0 <= seconds <= 30:  # NaN fails too
         raise _invalid(WAIT.name, "must be a number of seconds from 0 to 30")
     return seconds
+
+
+def suggestion_index(request: Request) -> int:
+    """The path's suggestion index (0 for the first), or a 422 that says what it must be."""
+    raw: str = request.path_params[SUGGESTION_INDEX.name]
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= len(str(_MAX_INDEX))):
+        raise _invalid(SUGGESTION_INDEX.name, f"must be a whole number from 0 to {_MAX_INDEX}")
+    return int(raw)
 
 
 def idempotency_key(request: Request) -> str | None:

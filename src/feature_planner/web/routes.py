@@ -14,6 +14,7 @@ from ..errors import (
     AgentNotFoundError,
     AuthenticationError,
     CrossOriginError,
+    DailyBudgetExceededError,
     IdempotencyKeyReusedError,
     InvalidJobIdError,
     InvalidJsonError,
@@ -23,34 +24,50 @@ from ..errors import (
     JobForbiddenError,
     JobNotCompleteError,
     JobNotFoundError,
+    NotConfiguredError,
     PayloadTooLargeError,
     RateLimitedError,
     RequestValidationError,
     ServerDrainingError,
     ShareReadOnlyError,
     StoreUnavailableError,
+    SuggestionNotFoundError,
     TooManyStreamsError,
     UnsupportedMediaTypeError,
+    UpstreamError,
 )
-from ..models import EVENT_MODELS, AgentProfile, JobPage, JobStatus, ShareLink, SuggestionRequest
-from . import agent_api, api, history_api, openapi, pages
+from ..models import (
+    EVENT_MODELS,
+    AgentProfile,
+    FollowUpRequest,
+    JobPage,
+    JobStatus,
+    ShareLink,
+    SuggestionRequest,
+)
+from . import agent_api, api, export_api, follow_up_api, history_api, issue_api, openapi, pages
 from .answers import CancelledJob, CreatedJob, Health, Readiness, ServerConfig, Unready
 from .endpoint import Answer, Endpoint, EventStream
 from .params import (
     CURSOR,
+    FORMAT,
     IDEMPOTENCY_KEY,
     JOB_ID,
     LAST_EVENT_ID,
     LAST_EVENT_ID_QUERY,
     LIMIT,
     STATUS,
+    SUGGESTION_INDEX,
     WAIT,
 )
 from .paths import (
     AGENT_PATH,
     CONFIG_PATH,
+    EXPORT_PATH,
+    FOLLOW_UP_PATH,
     HISTORY_JOB_PATH,
     HISTORY_PATH,
+    ISSUE_PATH,
     JOB_PATH,
     JOBS_PATH,
     SHARE_PATH,
@@ -67,6 +84,10 @@ _JSON_BODY = (InvalidJsonError, PayloadTooLargeError, UnsupportedMediaTypeError)
 _FOREIGN_BODY = (PayloadTooLargeError, UnsupportedMediaTypeError)  # a body where none belongs
 _OWN_JOB = (InvalidJobIdError, JobNotFoundError, JobForbiddenError)
 _STORE = (StoreUnavailableError,)
+_FILE = {
+    "Content-Disposition": '`attachment; filename="<page>-<job>.md"` (or `.json`)',
+    "Cache-Control": "`no-store`",
+}
 
 ROUTES: Final[tuple[Endpoint, ...]] = (
     Endpoint(
@@ -149,6 +170,43 @@ ROUTES: Final[tuple[Endpoint, ...]] = (
     ),
     Endpoint(
         "POST",
+        FOLLOW_UP_PATH,
+        follow_up_api.follow_up,
+        "Follow up on a completed job: a new job steered by your message",
+        description="The new job starts from the completed job's input, its suggestions and "
+        "the files it read, with your `message` (about the suggestion at `suggestionIndex`, "
+        "if given); it streams like any job (open its streamUrl), counts toward the create "
+        "limit, and names its parent in the history (`parentJobId`).",
+        body=FollowUpRequest,
+        params=(JOB_ID, IDEMPOTENCY_KEY),
+        answers=(
+            Answer(
+                201,
+                "The follow-up job was created; open streamUrl to run and watch it",
+                follow_up_api.CreatedFollowUp,
+                headers={
+                    "Location": "The streamUrl",
+                    "Idempotent-Replayed": "`true` when an earlier request with the same "
+                    "Idempotency-Key made the job",
+                },
+            ),
+        ),
+        errors=(
+            *_CHANGE,
+            *_JSON_BODY,
+            RequestValidationError,
+            IdempotencyKeyReusedError,
+            *_OWN_JOB,
+            JobNotCompleteError,
+            SuggestionNotFoundError,
+            RateLimitedError,
+            DailyBudgetExceededError,
+            *_STORE,
+        ),
+        tag=_JOBS,
+    ),
+    Endpoint(
+        "POST",
         SHARE_PATH,
         history_api.share_job,
         "Share a completed job: a watch-only link",
@@ -171,6 +229,40 @@ ROUTES: Final[tuple[Endpoint, ...]] = (
     ),
     Endpoint(
         "GET",
+        EXPORT_PATH,
+        export_api.export_job,
+        "Download a completed job: Markdown or JSON",
+        description="A file (`Content-Disposition: attachment`): `markdown`, one section per "
+        "suggestion with its evidence quoted, or `json`, the job's status document itself "
+        "(without the `success`/`data` envelope). A share link of the job may export it.",
+        params=(JOB_ID, FORMAT),
+        answers=(
+            Answer(
+                200,
+                "`format=markdown`: the job as Markdown",
+                str,
+                media_type="text/markdown",
+                headers=_FILE,
+            ),
+            Answer(
+                200,
+                "`format=json`: the job's status document",
+                JobStatus,
+                envelope=False,
+                headers=_FILE,
+            ),
+        ),
+        errors=(
+            AuthenticationError,
+            *_OWN_JOB,
+            JobNotCompleteError,
+            RequestValidationError,
+            *_STORE,
+        ),
+        tag=_JOBS,
+    ),
+    Endpoint(
+        "GET",
         HISTORY_PATH,
         history_api.list_jobs,
         "Your runs, newest first, active ones included",
@@ -187,6 +279,34 @@ ROUTES: Final[tuple[Endpoint, ...]] = (
         params=(JOB_ID,),
         answers=(Answer(204, "Removed"),),
         errors=(*_CHANGE, *_FOREIGN_BODY, *_OWN_JOB, JobActiveError, *_STORE),
+        tag=_JOBS,
+    ),
+    Endpoint(
+        "POST",
+        ISSUE_PATH,
+        issue_api.file_issue,
+        "File a suggestion of a completed job as a GitHub issue, once",
+        description="The issue goes to FEATURE_PLANNER_GITHUB_REPOSITORY: the suggestion's "
+        "title; its description, rationale, considerations, effort, impact and evidence "
+        "(permalinks at the repository's current commit) as the body; labels from the feature "
+        "type and `priority: <level>`. Filing the same suggestion again, or at the same time, "
+        "answers the first issue (200).",
+        params=(JOB_ID, SUGGESTION_INDEX),
+        answers=(
+            Answer(201, "Filed: the new issue", issue_api.IssueLink),
+            Answer(200, "Filed before: the suggestion's issue", issue_api.IssueLink),
+        ),
+        errors=(
+            *_CHANGE,
+            *_FOREIGN_BODY,
+            RequestValidationError,
+            *_OWN_JOB,
+            JobNotCompleteError,
+            SuggestionNotFoundError,
+            NotConfiguredError,
+            UpstreamError,
+            *_STORE,
+        ),
         tag=_JOBS,
     ),
     Endpoint(
@@ -266,6 +386,7 @@ ROUTES: Final[tuple[Endpoint, ...]] = (
     ),
     # Not described in the document: the page and its login, and the document itself.
     Endpoint("GET", "/", pages.index, "The feature-planner page", access="public"),
+    Endpoint("GET", "/feature-planner", pages.index, "The page, as designed", access="public"),
     Endpoint("GET", "/auth/login", pages.login, "A login link's target", access="public"),
     Endpoint("POST", "/auth/logout", pages.logout, "Forget the session", access="public"),
     Endpoint("GET", "/openapi.json", openapi.serve, "This document", access="public"),

@@ -17,7 +17,9 @@ from ..auth import (
 )
 from ..config import Settings
 from ..errors import AuthenticationError, JobForbiddenError, ShareReadOnlyError
+from ..github import GitHubIssues
 from ..history import HistoryStore
+from ..issue_links import IssueLinks
 from ..jobs.service import JobService
 
 __all__ = ["AppState"]
@@ -35,6 +37,8 @@ class AppState:
     agents: AgentStore
     history: HistoryStore
     trusted_origins: frozenset[str]
+    github: GitHubIssues
+    issue_links: IssueLinks
 
     async def authenticate(
         self,

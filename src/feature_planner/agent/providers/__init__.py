@@ -45,6 +45,7 @@ def _build_ai_provider(settings: Settings) -> Provider:
         max_output_tokens=settings.max_output_tokens,
         structured_retries=settings.structured_retries,
         provider_retries=settings.provider_retries,
+        max_run_tokens=settings.max_run_tokens,
     )
     if settings.provider == "anthropic":
         from .anthropic import AnthropicProvider

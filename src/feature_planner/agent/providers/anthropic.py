@@ -15,9 +15,10 @@ Failures, and what becomes of them::
     400 / 404                                      ProviderError naming the model
     anything once the attempt's text has streamed  ProviderError: broke off mid-stream
 
-Cancellation leaves the stream's context at once, which closes the upstream response so no
-more tokens are billed. The agent's ``temperature`` is not sent: the SDK (2.x) speaks API
-version 2026-10-21, which has no sampling parameters and refuses requests that carry them.
+Cancellation, and a usage report past the run's token ceiling, leave the stream's context at
+once, which closes the upstream response so no more tokens are billed. The agent's
+``temperature`` is not sent: the SDK (2.x) speaks API version 2026-10-21, which has no
+sampling parameters and refuses requests that carry them.
 """
 
 from __future__ import annotations
@@ -137,12 +138,6 @@ class AnthropicProvider(Provider):
             message = await self._complete(
                 _Call(run.model, system, tool_params, tool_choice, messages), run
             )
-            run.usage.add(
-                input_tokens=message.usage.input_tokens,
-                output_tokens=message.usage.output_tokens,
-                cache_read=message.usage.cache_read_input_tokens,
-                cache_creation=message.usage.cache_creation_input_tokens,
-            )
             reported_model = message.model or reported_model
             force_submit = False
             if message.stop_reason == "refusal":
@@ -235,7 +230,25 @@ class AnthropicProvider(Provider):
             cache_control={"type": "ephemeral"} if self._prompt_caching else anthropic.omit,
         ) as stream:
             async for event in stream:
-                if event.type == "content_block_start":
+                # Usage is counted as it is reported, so that the ceiling stops the run at
+                # the first report past it (``BudgetExceededError`` leaves this context).
+                if event.type == "message_start":
+                    run.usage.start_response()
+                    usage = event.message.usage
+                    run.usage.report(
+                        input_tokens=usage.input_tokens,
+                        output_tokens=usage.output_tokens,
+                        cache_read=usage.cache_read_input_tokens,
+                        cache_creation=usage.cache_creation_input_tokens,
+                    )
+                elif event.type == "message_delta":
+                    run.usage.report(
+                        input_tokens=event.usage.input_tokens,
+                        output_tokens=event.usage.output_tokens,
+                        cache_read=event.usage.cache_read_input_tokens,
+                        cache_creation=event.usage.cache_creation_input_tokens,
+                    )
+                elif event.type == "content_block_start":
                     run.narrative.start_block()
                     if event.content_block.type == "tool_use":
                         run.tool_started(event.content_block.name)

@@ -12,6 +12,7 @@ optional ``claude-agent-sdk`` installed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -74,6 +75,7 @@ logger = logging.getLogger(__name__)
 SERVER_NAME = "repository"  # the model sees the tools as mcp__repository__Read, ...
 MAX_TOOL_RESULT_CHARS = 200_000  # above this the runtime would spill results to a file
 _NOT_RETRYABLE = frozenset({400, 401, 403, 404})
+RESULT_WAIT_S = 2.0  # for the runtime's ResultMessage once the run is done (it takes ~50 ms)
 _FINISHED = "The run is complete: end your turn now without further text."
 
 
@@ -117,7 +119,6 @@ class ClaudeRun:
     context: str | None = None  # ``finish``'s, once accepted
     ended: bool = False  # the run ends now: finished, or ended with what was sent
     failure: ProviderError | None = None  # raised in a tool, re-raised when the runtime stops
-    message_output: int = 0  # output tokens of the current API response, counted so far
     model_used: str | None = None
     answer_open: bool = False  # text of an unfinished API response has reached the sink
     follow_up: str | None = None
@@ -135,12 +136,7 @@ class ClaudeRun:
                 await client.query(await self.conversation.first_message(self.request))
                 messages = cast("AsyncGenerator[Message, None]", client.receive_messages())
                 async with contextlib.aclosing(messages):
-                    async for message in messages:
-                        if self._handle(message):
-                            break
-                        if self.follow_up is not None:
-                            await client.query(self.follow_up)
-                            self.follow_up = None
+                    await self._read(client, messages)
         except ProviderError:
             raise
         except ClaudeSDKError as exc:
@@ -159,6 +155,25 @@ class ClaudeRun:
                 "see the service log"
             )
         return self.conversation.result(self.context, self.model_used)
+
+    async def _read(self, client: ClaudeSDKClient, messages: AsyncIterator[Message]) -> None:
+        """Act on what the runtime says until the run is done. Once ``finish`` is accepted,
+        the runtime's ResultMessage (it reports the cost) is awaited a moment at most."""
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(None) as deadline:
+                async for message in messages:
+                    if self._handle(message):
+                        return
+                    if self.ended and deadline.when() is None:
+                        deadline.reschedule(loop.time() + RESULT_WAIT_S)
+                    if self.follow_up is not None:
+                        await client.query(self.follow_up)
+                        self.follow_up = None
+        except TimeoutError:
+            if not self.ended:
+                raise
+            logger.info("the runtime sent no result after finish; the run ends without a cost")
 
     # -- what the runtime is given ----------------------------------------------------------
 
@@ -295,7 +310,8 @@ class ClaudeRun:
             if message.error is not None:
                 raise self._api_failure(str(message.error), message.content)
         elif isinstance(message, UserMessage):
-            return self.ended or self.failure is not None  # finish's result: done
+            # finish's result: the run is done; its ResultMessage (the cost) follows at once
+            return self.failure is not None
         elif isinstance(message, SystemMessage):
             self._on_system(message)
         elif isinstance(message, ResultMessage):
@@ -317,23 +333,23 @@ class ClaudeRun:
             self.conversation.narrative.start_block()  # the rounds of the narrative, apart
             self.answer_open = False
             started = event.get("message") or {}
-            usage = started.get("usage") or {}
-            self.message_output = int(usage.get("output_tokens") or 0)
-            self.conversation.usage.add(
-                input_tokens=int(usage.get("input_tokens") or 0),
-                output_tokens=self.message_output,
-                cache_read=_optional_int(usage.get("cache_read_input_tokens")),
-                cache_creation=_optional_int(usage.get("cache_creation_input_tokens")),
-            )
             if started.get("model"):
                 self.model_used = str(started["model"])
+            self.conversation.usage.start_response()
+            self._report_usage(started.get("usage") or {})
         elif kind == "message_delta":  # the response is complete
             self.answer_open = False
-            # its usage counts the whole response so far: add what is new
-            output = _optional_int((event.get("usage") or {}).get("output_tokens"))
-            if output is not None:
-                self.conversation.usage.add(output_tokens=output - self.message_output)
-                self.message_output = output
+            self._report_usage(event.get("usage") or {})
+
+    def _report_usage(self, usage: Mapping[str, Any]) -> None:
+        """A stream event's usage: the response's counts so far. Past the run's ceiling this
+        raises, which leaves the client's context and so stops the runtime and its request."""
+        self.conversation.usage.report(
+            input_tokens=_optional_int(usage.get("input_tokens")),
+            output_tokens=_optional_int(usage.get("output_tokens")),
+            cache_read=_optional_int(usage.get("cache_read_input_tokens")),
+            cache_creation=_optional_int(usage.get("cache_creation_input_tokens")),
+        )
 
     def _on_system(self, message: SystemMessage) -> None:
         if message.subtype != "api_retry":
@@ -360,6 +376,7 @@ class ClaudeRun:
             )
 
     def _on_result(self, message: ResultMessage) -> bool:
+        self.conversation.usage.report_cost(message.total_cost_usd)
         if self.ended or self.failure is not None:
             return True
         if message.is_error or message.subtype != "success":

@@ -6,15 +6,18 @@ failed model call is tried again is ``backoff``'s part.)
 
 - ``Conversation``: one run's model, tools and the parts below; its ``first_message`` gives
   the model the repository map's summary for the page (``agent.repo_map``), so that it
-  starts from the page's own files; it answers the model's tool calls (the repository's,
-  ``submit_suggestion`` and ``finish``) and builds the ``PlanResult``.
+  starts from the page's own files (a follow-up: its parent's suggestions, the user's
+  message and the text of the files the parent read, ``agent.follow_up``); it answers the
+  model's tool calls (the repository's, ``submit_suggestion`` and ``finish``) and builds
+  the ``PlanResult``.
 - ``Submissions``: the suggestions the model submits one at a time. Each goes to the sink,
   which verifies its evidence and sends it; what failed goes back to the model once to be
   fixed (``retryCount``), and a suggestion left with no verified evidence is dropped and
   the model asked for another. ``finish`` ends the run.
 - ``Narrative``: the model's text, forwarded to the sink as it streams; each new block
   (a round, a content block) is set apart from the text before it by one blank line.
-- ``UsageTotals``: the token usage of every API response of the run, summed.
+- ``UsageTotals``: the token usage of every API response of the run, summed as the
+  streams report it, and checked against the run's token ceiling at each report.
 - ``StructuredRetries``: invalid tool inputs and turns that end without ``finish``, counted
   against ``structured_retries``, and the error once they have run out.
 - ``SUBMIT_NOW``, ``LAST_ROUND``, ``TRUNCATED_CALL``: what the model is told when it ends a
@@ -26,14 +29,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ...errors import ProviderError
+from ...errors import BudgetExceededError, ProviderError
 from ...models import ProgressPhase, Suggestion, TokenUsage
 from ..base import PlanRequest, PlanResult, RunSink
 from ..evidence import SuggestionCheck, retry_message
+from ..follow_up import read_parent_files
 from ..planner import (
     FINISH_TOOL_DESCRIPTION,
     FINISH_TOOL_NAME,
@@ -116,13 +120,29 @@ class Narrative:
 
 @dataclass(slots=True)
 class UsageTotals:
-    """Token usage summed over a run's API responses; cache counts stay None until one is
-    reported."""
+    """Token usage summed over a run's API responses, and the run's token ceiling.
+
+    Cache counts stay None until one is reported. ``tokens`` is what the ceiling
+    (``FEATURE_PLANNER_MAX_RUN_TOKENS``) and the daily budget count: every input token, those
+    read from or written to a cache too, and every output token; where the API counts the
+    cached ones inside the input already (``cache_in_input``: Chat Completions), once. Each
+    report is checked at once: the first past the ceiling raises ``BudgetExceededError``
+    where the provider reads its stream, so that leaving the stream closes the request.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read: int | None = None
     cache_creation: int | None = None
+    cost_usd: float | None = None  # only where the API reports one
+    ceiling: int | None = None
+    cache_in_input: bool = False
+    _response: dict[str, int] = field(default_factory=dict)  # the current response's reports
+
+    @property
+    def tokens(self) -> int:
+        cached = 0 if self.cache_in_input else (self.cache_read or 0) + (self.cache_creation or 0)
+        return self.input_tokens + self.output_tokens + cached
 
     def add(
         self,
@@ -132,12 +152,55 @@ class UsageTotals:
         cache_read: int | None = None,
         cache_creation: int | None = None,
     ) -> None:
+        """Usage not counted before (a whole response's, or what is new in a report)."""
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
         if cache_read is not None:
             self.cache_read = (self.cache_read or 0) + cache_read
         if cache_creation is not None:
             self.cache_creation = (self.cache_creation or 0) + cache_creation
+        if self.ceiling is not None and self.tokens > self.ceiling:
+            raise BudgetExceededError(
+                self.ceiling, self.tokens, self.input_tokens, self.output_tokens
+            )
+
+    def start_response(self) -> None:
+        """A new API response (or a new attempt at one) begins: its reports start from 0."""
+        self._response = {}
+
+    def report(
+        self,
+        *,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cache_read: int | None = None,
+        cache_creation: int | None = None,
+    ) -> None:
+        """A usage report of the response being streamed: its counts so far (a stream may
+        report them again as they grow, or repeat them); only what is new is added."""
+        new: dict[str, int] = {}
+        for name, value in (
+            ("input_tokens", input_tokens),
+            ("output_tokens", output_tokens),
+            ("cache_read", cache_read),
+            ("cache_creation", cache_creation),
+        ):
+            if value is None:
+                continue
+            new[name] = max(0, value - self._response.get(name, 0))
+            self._response[name] = max(value, self._response.get(name, 0))
+        self.add(
+            input_tokens=new.get("input_tokens", 0),
+            output_tokens=new.get("output_tokens", 0),
+            cache_read=new.get("cache_read"),
+            cache_creation=new.get("cache_creation"),
+        )
+
+    def report_cost(self, total_usd: float | None) -> None:
+        """The run's cost so far, where the API reports one (the Claude Code runtime's
+        ``total_cost_usd``, a running total of its session); never estimated here."""
+        if total_usd is not None:
+            self.cost_usd = total_usd
 
     def token_usage(self) -> TokenUsage:
         return TokenUsage(
@@ -145,6 +208,7 @@ class UsageTotals:
             output_tokens=self.output_tokens,
             cache_read_input_tokens=self.cache_read,
             cache_creation_input_tokens=self.cache_creation,
+            cost_usd=self.cost_usd,
         )
 
 
@@ -341,14 +405,21 @@ class Conversation:
         self.tools = tools(request.repository, profile.tools)
         self.sink = sink
         self.narrative = Narrative(sink)
-        self.usage = UsageTotals()
+        self.usage = UsageTotals(ceiling=options.max_run_tokens)
         self.retries = StructuredRetries(options.structured_retries)
         self.submissions = Submissions(sink, self.retries)
         self._drafting = False
 
     async def first_message(self, request: PlanRequest) -> str:
         """The request, and what the repository map found for the page. The map is a help,
-        never a failure: when it cannot be made in time, the model explores without it."""
+        never a failure: when it cannot be made in time, the model explores without it.
+        A follow-up starts from its parent instead: its suggestions, the user's message and
+        the text of the files it read (``agent.follow_up``)."""
+        if request.follow_up is not None:
+            files = await asyncio.to_thread(
+                read_parent_files, request.repository, request.follow_up.parent_files_read
+            )
+            return user_prompt(request, parent_files=files)
         try:
             async with asyncio.timeout(MAP_SECONDS):
                 found = await page_map_in_thread(request.repository, request.page_or_component)
@@ -434,6 +505,7 @@ class Conversation:
             context=context or RAN_OUT,
             model=model or self.model,
             token_usage=self.usage.token_usage(),
+            tokens=self.usage.tokens,
             retry_count=self.retry_count,
             notice=self.submissions.notice(),
         )

@@ -10,7 +10,9 @@ evidence, submitted one at a time (``sink.suggestion``). The feature type and pr
 the facts, and the user's additional context puts the facts it speaks of first. It never
 pads: when the code shows fewer than three things worth suggesting, it says so. The same
 input always gives the same output. The narrative is streamed like a model's, in small
-chunks, so that the whole pipeline can be exercised without a key.
+chunks, so that the whole pipeline can be exercised without a key. A follow-up answers from
+the facts of the files the earlier run read, steered by the user's message
+(``offline_follow_up``), without searching the repository again.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ from ...models import (
     Suggestion,
     TokenUsage,
 )
-from ..base import PlanRequest, PlanResult, Provider, RunSink
+from ..base import FollowUp, PlanRequest, PlanResult, Provider, RunSink
 from ..facts import Fact, FactKind, FactReport, find_facts
 from ..repo_map import PageMap, page_map
+from .offline_follow_up import Intent, read_message, smaller_steps, steer
 from .repo_scan import (
     ProjectDocs,
     ScanResult,
@@ -198,6 +201,8 @@ class OfflineProvider(Provider):
         if not root.is_dir():
             raise ProviderError(f"The repository {root} is not a readable directory")
         narrator = _Narrator(sink, self._chunk_chars, self._interval_s)
+        if request.follow_up is not None:
+            return await _follow_up(request, request.follow_up, root, sink, narrator)
         sink.progress(ProgressPhase.READING_DOCS)
         docs = await asyncio.to_thread(read_project_docs, root)
         for doc in docs.files:
@@ -263,6 +268,67 @@ class OfflineProvider(Provider):
             retry_count=0,
             notice=f"{OFFLINE_NOTICE} {shortfall}" if shortfall else OFFLINE_NOTICE,
         )
+
+
+async def _follow_up(
+    request: PlanRequest, follow_up: FollowUp, root: Path, sink: RunSink, narrator: _Narrator
+) -> PlanResult:
+    """A follow-up: the facts of the files the earlier run read, steered by the user's message
+    (``offline_follow_up``), or one of its suggestions split into steps; no new search."""
+    reading = read_message(follow_up)
+    sink.progress(ProgressPhase.EXPLORING)
+    await narrator.say(
+        f"Following up the earlier run ({_count(len(follow_up.parent_suggestions), 'suggestion')}"
+        f", {_count(len(follow_up.parent_files_read), 'file')} read): "
+        f"“{_clip(follow_up.message, 200)}”.\n"
+    )
+    docs = await asyncio.to_thread(read_project_docs, root)
+    report = await asyncio.to_thread(find_facts, root, follow_up.parent_files_read, nearby=False)
+    suggestions: list[Suggestion] = []
+    if Intent.SMALLER_STEPS in reading.intents and reading.target is not None:
+        parent = follow_up.parent_suggestions[reading.target]
+        suggestions = smaller_steps(parent, reading.target)
+        assumed = "" if reading.named else " (no suggestion was named, so the first)"
+        done = f"Suggestion {reading.target + 1} (“{parent.title}”){assumed} in smaller steps"
+    shortfall = ""
+    if not suggestions:
+        steered = steer(follow_up, reading, report.facts)
+        order = {id(fact): number for number, fact in enumerate(steered.facts)}
+        groups = sorted(_groups(steered.facts), key=lambda group: order[id(group.lead)])
+        groups = groups[: _COUNT[request.priority_level]]
+        findings = _Findings(
+            subject=request.page_or_component,
+            docs=docs,
+            scan=ScanResult((), (), 0, False),
+            facts=report,
+            project=docs.name or root.resolve().name or "this project",
+            priority=request.priority_level,
+            note=follow_up.message,
+            own_files=tuple(report.files_read),
+        )
+        suggestions = [
+            _suggestion(group, findings, first=number == 0, answers=True)
+            for number, group in enumerate(groups)
+        ]
+        done, shortfall = steered.done, steered.shortfall(len(groups))
+    sink.progress(ProgressPhase.DRAFTING, expected=len(suggestions))
+    await narrator.say(f"{done}:\n" if suggestions else f"{done}.\n")
+    sent: list[Suggestion] = []
+    for number, suggestion in enumerate(suggestions, start=1):
+        await narrator.say(f"{number}. {suggestion.title}\n")
+        check = await sink.suggestion(suggestion)
+        if check.sendable:
+            sent.append(check.suggestion)
+    await narrator.say("\n" + (shortfall + "\n" if shortfall else "") + OFFLINE_NOTICE + "\n")
+    return PlanResult(
+        suggestions=sent,
+        context=f"Offline engine, following up: {done}; the earlier run read "
+        f"{_count(len(follow_up.parent_files_read), 'file')}. {shortfall}".strip(),
+        model=OFFLINE_MODEL,
+        token_usage=TokenUsage(input_tokens=0, output_tokens=0),
+        retry_count=0,
+        notice=f"{OFFLINE_NOTICE} {shortfall}" if shortfall else OFFLINE_NOTICE,
+    )
 
 
 class _Narrator:

@@ -110,6 +110,7 @@ class OpenAIProvider(Provider):
 
     async def run(self, request: PlanRequest, sink: RunSink) -> PlanResult:
         run = Conversation(request, sink, self._options)
+        run.usage.cache_in_input = True  # prompt_tokens counts the cached ones already
         params = self._params(run.model, run.temperature, run.tool_definitions())
         messages: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": system_prompt(request.agent)},
@@ -121,7 +122,6 @@ class OpenAIProvider(Provider):
             if round_number == self._max_tool_rounds:
                 messages.append({"role": "user", "content": LAST_ROUND})
             turn = await self._complete(messages, params, run)
-            _add_usage(run.usage, turn.usage)
             model_used = turn.model or model_used
             if turn.finish_reason == "content_filter":
                 raise ProviderError("The model's answer was stopped by the content filter")
@@ -231,14 +231,19 @@ class OpenAIProvider(Provider):
         calls: dict[int, _ToolCall] = {}
         chunks = 0
         narrative.start_block()
+        run.usage.start_response()
         try:
             stream = await self._client.chat.completions.create(messages=messages, **params)
             try:
                 async for chunk in stream:
                     chunks += 1
                     turn.model = chunk.model or turn.model
-                    if chunk.usage is not None:  # the last chunk; some servers repeat it
+                    if chunk.usage is not None:
+                        # Usually the last chunk; some servers repeat it, or report the usage
+                        # so far on every chunk (vLLM's continuous_usage_stats). Counted at
+                        # once: past the run's ceiling, leaving here closes the stream.
                         turn.usage = chunk.usage
+                        _report_usage(run.usage, chunk.usage)
                     for choice in chunk.choices[:1]:
                         delta = choice.delta
                         text = (delta.content or "") + (delta.refusal or "")
@@ -341,11 +346,9 @@ def _json_object(raw: str) -> Any:
         return None
 
 
-def _add_usage(totals: UsageTotals, usage: CompletionUsage | None) -> None:
-    if usage is None:
-        return
+def _report_usage(totals: UsageTotals, usage: CompletionUsage) -> None:
     details = usage.prompt_tokens_details
-    totals.add(
+    totals.report(
         input_tokens=usage.prompt_tokens or 0,
         output_tokens=usage.completion_tokens or 0,
         cache_read=details.cached_tokens if details is not None else None,

@@ -16,3 +16,4 @@ class AIOptions:
     max_output_tokens: int = 4096
     structured_retries: int = 2  # re-asks after an invalid tool input or a turn ended early
     provider_retries: int = 3  # retries of 429 / overloaded / 5xx before the first text
+    max_run_tokens: int | None = None  # a run is stopped past it (FEATURE_PLANNER_MAX_RUN_TOKENS)

@@ -19,10 +19,14 @@
   };
   // Engines that compose text without an AI model; always labelled as such.
   const NOT_AI = new Set(['offline', 'scripted']);
+  // As the original design words them (three ASCII dots, which the live region leaves out:
+  // a screen reader would read them as "dot dot dot").
   const STATUS_TEXT = {
-    loading: 'Loading the run…', creating: 'Creating job…', connecting: 'Connecting to AI…', streaming: 'Generating suggestions…',
-    reconnecting: 'Reconnecting…', complete: 'Done.', error: 'Stopped.',
+    loading: 'Loading the run...', creating: 'Creating job...', connecting: 'Connecting to AI...', streaming: 'Generating suggestions...',
+    reconnecting: 'Reconnecting...', complete: 'Done.', error: 'Stopped.',
   };
+  const GENERATE = 'Generate Suggestions';
+  const GENERATING = 'Generating...';
   const RUNNING = new Set(['creating', 'connecting', 'streaming', 'reconnecting']);
   // What each phase of a `progress` event is doing, in words.
   const PHASE_TEXT = {
@@ -43,6 +47,23 @@
     403: 'This share link does not open this run.',
     404: 'The run no longer exists.',
   };
+  // What a run's own refusals mean (the `error` event's or Phase 1's code).
+  const BUDGET_TEXT = {
+    BUDGET_EXCEEDED: {
+      title: 'The run reached its token budget',
+      hint: 'It used more tokens than this server allows for one run, and was stopped. Narrow the request (a smaller page or component), or ask the operator to raise FEATURE_PLANNER_MAX_RUN_TOKENS.',
+    },
+    DAILY_BUDGET_EXCEEDED: {
+      title: 'Your daily token budget is used up',
+      hint: 'Your runs of the last 24 hours used all the tokens this server allows a user per day.',
+    },
+  };
+  // The follow-ups offered on each card: the button, and what it says to the server.
+  const CARD_FOLLOW_UPS = [
+    ['More like this', 'more-like-this', (n) => `More suggestions like #${n}, please.`],
+    ['Not this', 'not-this', (n) => `Not #${n}: suggest something else instead.`],
+    ['Smaller steps', 'smaller-steps', (n) => `Split #${n} into smaller steps.`],
+  ];
   const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
   // The text and last event id a tab has shown for a job, so that a reload resumes there.
   const PROGRESS_KEY = 'feature-planner:job:';
@@ -64,7 +85,11 @@
     copyStatus: $('copy-status'), metaNotice: $('meta-notice'), cards: $('cards'), meta: $('meta'),
     announcer: $('announcer'), share: $('share'), shareBox: $('share-box'), shareUrl: $('share-url'),
     shareCopy: $('share-copy'), shareHint: $('share-hint'), shareNotice: $('share-notice'),
-    agentPanel: $('agent-panel'),
+    agentPanel: $('agent-panel'), downloadMenu: $('download-menu'),
+    downloadMarkdown: $('download-markdown'), downloadJson: $('download-json'),
+    parent: $('parent'), parentLink: $('parent-link'), parentMessage: $('parent-message'),
+    followUp: $('follow-up'), followUpMessage: $('follow-up-message'), followUpSend: $('follow-up-send'),
+    followUpError: $('follow-up-error'),
   };
 
   // run: incremented per run; stale callbacks compare against it.
@@ -80,7 +105,7 @@
     phase: 'idle', config: FALLBACK, run: 0, es: null, streamUrl: null, jobId: null,
     lastInput: null, text: null, lastId: '', result: null, final: false, ownJob: false,
     share: '', loggedIn: false, saveTimer: 0, listedRun: 0, sharing: false,
-    cards: new Map(), pct: 0,
+    cards: new Map(), pct: 0, acting: false,
   };
 
   // ── helpers ────────────────────────────────────────────────────
@@ -185,12 +210,13 @@
     el.app.dataset.state = phase;
     const running = RUNNING.has(phase);
     el.generate.disabled = running;
+    el.generate.textContent = running ? GENERATING : GENERATE;
     el.app.setAttribute('aria-busy', String(running));
     show(el.cancel, running && !state.share);
     show(el.cursor, phase === 'streaming' || phase === 'reconnecting');
     show(el.run, phase !== 'idle');
     el.status.textContent = statusText || STATUS_TEXT[phase] || '';
-    if (changed && running) announce(el.status.textContent);
+    if (changed && running) announce(el.status.textContent.replace(/\.\.\.$/, ''));
   }
 
   // On a small screen the progress card starts below the fold: bring it up, once per run.
@@ -250,6 +276,13 @@
     el.copyStatus.textContent = '';
     show(el.metaNotice, false);
     show(el.results, false);
+    show(el.parent, false);
+    el.parentMessage.textContent = '';
+    show(el.followUp, false);
+    el.followUpMessage.value = '';
+    followUpError('');
+    show(el.downloadMenu, false);
+    el.downloadMenu.open = false;
     show(el.errorCard, false);
     delete el.errorCard.dataset.code;
     delete el.errorCard.dataset.status;
@@ -413,16 +446,7 @@
       return;
     }
     if (res.ok && body && body.success && body.data && body.data.streamUrl) {
-      state.streamUrl = body.data.streamUrl;
-      state.jobId = body.data.jobId || null;
-      state.ownJob = true;
-      if (state.jobId) {
-        // The run has an address of its own: reload, Back and a second tab find it there.
-        if (readRoute().job !== state.jobId) window.history.pushState(null, '', pageUrl(state.jobId));
-        setTitle(input);
-        markCurrentRun();
-      }
-      connect(run, body.data.streamUrl, { retried: false });
+      attach(run, body.data, input);
       return;
     }
     const error = (body && body.error) || {};
@@ -434,12 +458,28 @@
       announce('Please correct the highlighted fields.');
       return;
     }
+    const budget = BUDGET_TEXT[error.code];
     fail(message, {
-      title: 'Could not create the job',
-      hint: res.status === 429 ? retryAfterText(res).trim() : '',
+      title: budget ? budget.title : 'Could not create the job',
+      hint: [budget ? budget.hint : '', res.status === 429 ? retryAfterText(res).trim() : ''].filter(Boolean).join(' '),
       code: error.code || '',
       status: res.status,
     });
+  }
+
+  // A job just created (Phase 1 or a follow-up, `data` its 201 answer): its address, then
+  // its stream.
+  function attach(run, data, input) {
+    state.streamUrl = data.streamUrl;
+    state.jobId = data.jobId || null;
+    state.ownJob = true;
+    if (state.jobId) {
+      // The run has an address of its own: reload, Back and a second tab find it there.
+      if (readRoute().job !== state.jobId) window.history.pushState(null, '', pageUrl(state.jobId));
+      setTitle(input);
+      markCurrentRun();
+    }
+    connect(run, data.streamUrl, { retried: false });
   }
 
   function deleteJob(url) {
@@ -513,6 +553,7 @@
       setPhase('complete');
       saveProgress();
       updateShare();
+      armActions();
       const n = Array.isArray(data.suggestions) ? data.suggestions.length : 0;
       announce(`Done: ${n} suggestion${n === 1 ? '' : 's'}.`);
       el.resultsTitle.focus();
@@ -525,7 +566,10 @@
         const data = parse(event) || {};
         state.final = true;
         saveProgress();
-        fail(data.message || 'The run failed.', { code: data.code || '' });
+        const budget = BUDGET_TEXT[data.code];
+        fail(data.message || 'The run failed.', {
+          code: data.code || '', title: budget ? budget.title : undefined, hint: budget ? budget.hint : '',
+        });
         refreshRuns();
         return;
       }
@@ -640,10 +684,12 @@
   }
 
   function cardFor(i, s) {
-    const card = make('article', { class: 'card suggestion', testid: 'suggestion', 'aria-labelledby': `suggestion-${i + 1}` });
+    const card = make('article', { class: 'card suggestion suggestion-card', testid: 'suggestion', 'aria-labelledby': `suggestion-${i + 1}` });
     card.dataset.index = String(i);
+    // "Suggestion N" heads every card (the original design's label), the title after it.
     const title = make('h3', { class: 'suggestion-title', id: `suggestion-${i + 1}` });
-    title.append(make('span', { class: 'suggestion-number', 'aria-hidden': 'true' }, `${i + 1}`), make('span', {}, s.title || `Suggestion ${i + 1}`));
+    title.append(make('span', { class: 'suggestion-number', testid: 'suggestion-label' }, `Suggestion ${i + 1}`));
+    if (s.title) title.append(make('span', { class: 'visually-hidden' }, ': '), make('span', { class: 'suggestion-name' }, s.title));
     card.appendChild(title);
     const sizes = sizesOf(s);
     if (sizes) card.appendChild(make('p', { class: 'sizes', testid: 'suggestion-sizes' }, sizes));
@@ -677,7 +723,7 @@
     if (!state.final) {
       // Streaming: the results appear with their first card; copy and download wait for the end.
       el.copy.disabled = true;
-      el.download.disabled = true;
+      show(el.downloadMenu, false);
       show(el.results, true);
     }
   }
@@ -689,7 +735,7 @@
     if (!state.cards.size) el.cards.replaceChildren(make('p', { class: 'card empty' }, 'No suggestions were returned.'));
     const canExport = suggestions.length > 0;
     el.copy.disabled = !canExport;
-    el.download.disabled = false;
+    show(el.downloadMenu, Boolean(state.jobId));
 
     let notice = data.notice ? String(data.notice) : '';
     if (!notice && NOT_AI.has(data.provider)) notice = `${providerName(data.provider)}: these suggestions were composed without an AI model.`;
@@ -698,20 +744,23 @@
 
     const usage = data.tokenUsage || {};
     const num = (v) => (typeof v === 'number' ? v.toLocaleString('en') : '0');
+    const total = (Number(usage.inputTokens) || 0) + (Number(usage.outputTokens) || 0);
     const rows = [
       ['Provider', providerName(data.provider)],
       ['Model', data.model ? String(data.model) : '—'],
-      ['Tokens', `${num(usage.inputTokens)} in / ${num(usage.outputTokens)} out`],
-      ['Time', typeof data.executionTimeMs === 'number' ? `${(data.executionTimeMs / 1000).toFixed(1)} s` : '—'],
+      ['Tokens', `${num(total)} (${num(usage.inputTokens)} in / ${num(usage.outputTokens)} out)`, 'meta-tokens'],
     ];
+    // A cost only where the provider reported one: never estimated here.
+    if (typeof usage.costUsd === 'number' && Number.isFinite(usage.costUsd)) rows.push(['Cost', formatUsd(usage.costUsd), 'meta-cost']);
+    rows.push(['Time', typeof data.executionTimeMs === 'number' ? `${(data.executionTimeMs / 1000).toFixed(1)} s` : '—']);
     if (data.retryCount) rows.push(['Retries', String(data.retryCount)]);
     const stats = data.evidenceStats;
     if (stats && typeof stats === 'object') {
       rows.push(['Evidence', `${num(stats.verified)} verified of ${num(stats.cited)} cited${stats.dropped ? `, ${num(stats.dropped)} dropped` : ''}`]);
     }
     const dl = make('dl');
-    for (const [k, v] of rows) {
-      const row = make('div');
+    for (const [k, v, testid] of rows) {
+      const row = make('div', testid ? { testid } : {});
       row.append(make('dt', {}, k), make('dd', {}, v));
       dl.appendChild(row);
     }
@@ -786,21 +835,201 @@
     if (!state.result || !state.lastInput) return;
     const ok = await copyText(toMarkdown(state.result, state.lastInput));
     el.copy.focus();
-    copyFeedback(ok ? 'Copied as Markdown.' : 'The browser did not allow copying; use Download JSON instead.');
+    copyFeedback(ok ? 'Copied as Markdown.' : 'The browser did not allow copying; use Download instead.');
   }
 
-  function downloadResults() {
-    if (!state.result) return;
-    const payload = { jobId: state.jobId, request: state.lastInput, ...state.result };
-    const blob = new Blob([`${JSON.stringify(payload, null, 2)}\n`], { type: 'application/json' });
+  // The run as the server exports it (Markdown or JSON), saved as a file. Fetched rather
+  // than linked, so that a refusal is said on the page instead of saved as the file.
+  async function downloadResults(format) {
+    const id = state.jobId;
+    if (!id || !state.result) return;
+    const button = format === 'json' ? el.downloadJson : el.downloadMarkdown;
+    let res;
+    let blob = null;
+    try {
+      res = await fetch(withParams(`${jobUrl(id)}/export`, { format }), {
+        credentials: 'same-origin', cache: 'no-store', headers: { Accept: format === 'json' ? 'application/json' : 'text/markdown' },
+      });
+      if (res.ok) blob = await res.blob();
+    } catch {
+      copyFeedback('Could not download the run: the server is unreachable.');
+      return;
+    }
+    if (id !== state.jobId) return;
+    if (!blob) {
+      const body = await readJson(res);
+      const error = (body && body.error) || {};
+      copyFeedback(`Could not download the run: ${error.message || `HTTP ${res.status}`}.`);
+      return;
+    }
     const url = URL.createObjectURL(blob);
-    const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, '-');
-    const link = make('a', { href: url, download: `feature-suggestions-${stamp}.json`, class: 'visually-hidden', tabindex: '-1' });
+    const link = make('a', { href: url, download: exportName(res, id, format), class: 'visually-hidden', tabindex: '-1' });
     document.body.appendChild(link);
     link.click();
     link.remove();
     window.setTimeout(() => URL.revokeObjectURL(url), 10000);
-    copyFeedback('Download started.');
+    button.focus();
+    copyFeedback(`Download started (${format === 'json' ? 'JSON' : 'Markdown'}).`);
+  }
+
+  // The file name the server gave (Content-Disposition), else one of our own.
+  function exportName(res, id, format) {
+    const header = res.headers.get('Content-Disposition') || '';
+    const star = /filename\*=UTF-8''([^;]+)/i.exec(header);
+    const plain = /filename="?([^";]+)"?/i.exec(header);
+    let name = '';
+    try { name = star ? decodeURIComponent(star[1]) : (plain ? plain[1] : ''); } catch { name = ''; }
+    name = name.replace(/[\\/]/g, '_').trim();
+    return name || `feature-suggestions-${id.slice(0, 8)}.${format === 'json' ? 'json' : 'md'}`;
+  }
+
+  function formatUsd(value) {
+    const digits = value !== 0 && Math.abs(value) < 0.01 ? 4 : 2;
+    return `$${value.toFixed(digits)}`;
+  }
+
+  // ── acting on a completed run: follow-ups and issues ─────────────
+  // Offered to the run's owner once it has completed (a share view only reads and downloads).
+  const canAct = () => !state.share && state.loggedIn && state.phase === 'complete' && Boolean(state.jobId);
+
+  function armActions() {
+    const on = canAct();
+    show(el.followUp, on);
+    if (!on) return;
+    for (const [index, card] of state.cards) {
+      if (!card.node.querySelector('.card-actions')) card.node.appendChild(cardActions(index));
+    }
+  }
+
+  function cardActions(i) {
+    const n = i + 1;
+    const box = make('div', { class: 'card-actions', role: 'group', 'aria-label': `Act on suggestion ${n}`, testid: 'card-actions' });
+    for (const [label, testid, message] of CARD_FOLLOW_UPS) {
+      const button = make('button', { type: 'button', class: 'follow-up-action', testid, 'aria-describedby': `suggestion-${n}` }, label);
+      button.addEventListener('click', () => followUp(message(n), i, button));
+      box.appendChild(button);
+    }
+    if (state.config.githubIssues === true) {
+      const issue = make('button', { type: 'button', class: 'issue-create', testid: 'issue-create', 'aria-describedby': `suggestion-${n}` }, 'Create issue');
+      const status = make('span', { class: 'issue-status', testid: 'issue-status' });
+      issue.addEventListener('click', () => createIssue(i, issue, status));
+      box.append(issue, status);
+    }
+    return box;
+  }
+
+  function followUpError(text) {
+    el.followUpError.textContent = text;
+    show(el.followUpError, Boolean(text));
+    if (text) el.followUpMessage.setAttribute('aria-invalid', 'true');
+    else el.followUpMessage.removeAttribute('aria-invalid');
+  }
+
+  // A follow-up (`index`: about that suggestion): a new job that starts from this one; once
+  // created, it is opened and streamed like any run, at its own address.
+  async function followUp(message, index, trigger) {
+    const parentId = state.jobId;
+    if (!canAct() || state.acting) return;
+    followUpError('');
+    state.acting = true;
+    el.results.setAttribute('aria-busy', 'true');
+    const body = { message };
+    if (Number.isInteger(index)) body.suggestionIndex = index;
+    let res;
+    let answer;
+    try {
+      res = await fetch(`${jobUrl(parentId)}/follow-up`, {
+        method: 'POST', credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        body: JSON.stringify(body),
+      });
+      answer = await readJson(res);
+    } catch {
+      followUpError('Could not ask the follow-up: the server is unreachable.');
+      return;
+    } finally {
+      state.acting = false;
+      el.results.removeAttribute('aria-busy');
+    }
+    if (parentId !== state.jobId) return;
+    const data = res.ok && answer && answer.success ? answer.data : null;
+    if (data && data.streamUrl) {
+      const input = state.lastInput;
+      closeStream();
+      const run = ++state.run;
+      resetOutput();
+      state.lastInput = input;
+      setPhase('creating');
+      showParent(data.parentJobId || parentId, message);
+      revealRun();
+      focusIfLost(el.cancel, trigger, el.followUpSend, el.followUpMessage);
+      if (!el.run.contains(document.activeElement) && document.activeElement !== el.cancel) el.cancel.focus({ preventScroll: true });
+      attach(run, data, input);
+      return;
+    }
+    const error = (answer && answer.error) || {};
+    if (res.status === 401) { notLoggedIn(); followUpError('You are no longer logged in: open the login link that the server printed.'); return; }
+    const fields = Array.isArray(error.fields) ? error.fields.map((f) => f.message).filter(Boolean) : [];
+    const budget = BUDGET_TEXT[error.code];
+    const parts = [
+      fields.length ? fields.join(' ') : (error.message || `The server answered HTTP ${res.status}.`),
+      budget ? budget.hint : '',
+      res.status === 429 ? retryAfterText(res).trim() : '',
+    ];
+    followUpError(`Could not ask the follow-up: ${parts.filter(Boolean).join(' ')}`);
+    (trigger && trigger.isConnected ? trigger : el.followUpMessage).focus();
+  }
+
+  // The run this one follows up on, as a link (and what was asked, when this page knows).
+  function showParent(parentId, message = '') {
+    const id = typeof parentId === 'string' && JOB_ID.test(parentId) ? parentId : '';
+    show(el.parent, Boolean(id) && !state.share);
+    if (!id) return;
+    el.parentLink.href = pageUrl(id);
+    el.parentLink.dataset.jobId = id;
+    el.parentMessage.textContent = message ? `: “${message}”` : '';
+  }
+
+  // File suggestion `i` as a GitHub issue; the issue's link replaces the button. Filing it
+  // again answers the same issue.
+  async function createIssue(i, button, status) {
+    const id = state.jobId;
+    if (!canAct() || button.getAttribute('aria-busy') === 'true') return;
+    button.setAttribute('aria-busy', 'true');
+    status.textContent = 'Creating the issue...';
+    status.dataset.kind = '';
+    let res;
+    let body;
+    try {
+      res = await fetch(`${jobUrl(id)}/suggestions/${i}/issue`, {
+        method: 'POST', credentials: 'same-origin', headers: { Accept: 'application/json' },
+      });
+      body = await readJson(res);
+    } catch {
+      res = null;
+    } finally {
+      button.removeAttribute('aria-busy');
+    }
+    if (id !== state.jobId) return;
+    const data = res && res.ok && body && body.success ? body.data : null;
+    if (data && typeof data.url === 'string' && /^https?:\/\//i.test(data.url)) {
+      const link = make('a', { class: 'issue-link', href: data.url, target: '_blank', rel: 'noopener noreferrer', testid: 'issue-link' },
+        data.number ? `Issue #${data.number}` : 'The issue');
+      link.appendChild(make('span', { class: 'visually-hidden' }, ' (opens in a new tab)'));
+      status.textContent = '';
+      button.replaceWith(link);
+      link.focus();
+      announce(res.status === 200 ? `Already filed as issue #${data.number}.` : `Filed as issue #${data.number}.`);
+      return;
+    }
+    const error = (body && body.error) || {};
+    let text = 'the server is unreachable.';
+    if (res && res.status === 501) text = `issues are not set up on this server (${error.message || 'NOT_CONFIGURED'}).`;
+    else if (res && res.status === 502) text = `GitHub refused it: ${error.message || 'no reason given'}.`;
+    else if (res) text = `${error.message || `HTTP ${res.status}`}.`;
+    status.textContent = `Could not create the issue: ${text}`;
+    status.dataset.kind = 'error';
+    announce(status.textContent);
   }
 
   // ── cancel ────────────────────────────────────────────────────
@@ -936,6 +1165,7 @@
     const input = job.input && typeof job.input === 'object' ? job.input : null;
     state.lastInput = input;
     if (input) fillForm(input);
+    showParent(job.parentJobId);
     const saved = loadProgress(id);
     if ((job.status === 'pending' || job.status === 'in_progress') && !settled) {
       if (saved && !saved.done) {
@@ -962,6 +1192,7 @@
       setProgress(100);
       setPhase('complete');
       updateShare();
+      armActions();
       if (focus) focusRun();
       return;
     }
@@ -1425,7 +1656,25 @@
   window.addEventListener('pageshow', (event) => {
     if (event.persisted && state.jobId) openJob(state.jobId);
   });
-  el.download.addEventListener('click', downloadResults);
+  el.downloadMarkdown.addEventListener('click', () => downloadResults('markdown'));
+  el.downloadJson.addEventListener('click', () => downloadResults('json'));
+  el.followUp.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const message = el.followUpMessage.value.trim();
+    if (!message) {
+      followUpError('Write what you would like to know or change, e.g. “Why #2?”.');
+      el.followUpMessage.focus();
+      return;
+    }
+    followUp(message, undefined, el.followUpSend);
+  });
+  el.followUpMessage.addEventListener('input', () => followUpError(''));
+  el.parentLink.addEventListener('click', (event) => {
+    const id = el.parentLink.dataset.jobId;
+    if (!id || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    navigate(id, { focus: true });
+  });
   el.context.addEventListener('input', updateCount);
   for (const name of FIELDS) {
     $(name).addEventListener('input', () => {
