@@ -9,13 +9,12 @@ Parsed like the job routes (``api.py``): by hand, with the same body limits.
 
 from __future__ import annotations
 
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..agent.profile import AgentProfile
-from ..errors import AgentNotFoundError, InvalidJsonError, RequestValidationError
-from .bodies import field_errors, read_json_body, refuse_foreign_body
+from ..errors import AgentNotFoundError
+from .bodies import parse_body, read_json_body, refuse_foreign_body
 from .responses import json_response
 from .state import AppState
 
@@ -32,7 +31,7 @@ async def get_agent(state: AppState, request: Request) -> Response:
 
 async def put_agent(state: AppState, request: Request) -> Response:
     identity = await state.authenticate(request, state_changing=True)
-    profile = _parse_profile(await read_json_body(request))
+    profile = parse_body(AgentProfile, await read_json_body(request), strict=True)
     stored = await state.agents.put(identity.user_id, profile)
     return json_response(stored.to_wire(), headers=_NO_STORE)
 
@@ -43,12 +42,3 @@ async def delete_agent(state: AppState, request: Request) -> Response:
     if not await state.agents.delete(identity.user_id):
         raise AgentNotFoundError
     return Response(status_code=204)
-
-
-def _parse_profile(body: bytes) -> AgentProfile:
-    try:
-        return AgentProfile.model_validate_json(body, strict=True, by_alias=True, by_name=False)
-    except ValidationError as exc:
-        if any(error["type"] == "json_invalid" for error in exc.errors()):
-            raise InvalidJsonError from None
-        raise RequestValidationError(field_errors(exc)) from None

@@ -7,33 +7,39 @@ path, and a framework's body machinery would cost more than the rest of the call
 
 from __future__ import annotations
 
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import InvalidJsonError, RequestValidationError
+from ..jobs.service import CreatedJob as CreatedJobRecord
 from ..models import FeatureType, PriorityLevel, SuggestionRequest
-from .bodies import field_errors, read_json_body, refuse_foreign_body
+from .bodies import parse_body, read_json_body, refuse_foreign_body
 from .history_api import status_wire
 from .params import idempotency_key, job_id, last_event_id, wait
 from .paths import job_url
 from .responses import EventStreamResponse, json_response
 from .state import AppState
 
-__all__ = ["cancel_job", "config", "create_job", "read_job"]
+__all__ = ["cancel_job", "config", "create_job", "created_job", "read_job"]
 
 
 async def create_job(state: AppState, request: Request) -> Response:
     identity = await state.authenticate(request, state_changing=True)
     key = idempotency_key(request)
-    suggestion = _parse_suggestion(await read_json_body(request))
+    suggestion = parse_body(SuggestionRequest, await read_json_body(request))
     job = await state.service.create(identity.user_id, suggestion, key)
+    return created_job(state, identity.user_id, job)
+
+
+def created_job(state: AppState, user_id: str, job: CreatedJobRecord, **more: str) -> Response:
+    """Phase 1's answer (also a follow-up's, with ``more``): 201, where the job streams and
+    the token to watch it with; ``Idempotent-Replayed`` when a key made it before."""
     stream_url = job_url(job.job_id)
     data = {
         "jobId": job.job_id,
         "streamUrl": stream_url,
         "expiresAt": job.expires_at_ms,
-        "streamToken": state.stream_tokens.issue(identity.user_id, job.job_id),
+        "streamToken": state.stream_tokens.issue(user_id, job.job_id),
+        **more,
     }
     headers = {"location": stream_url}
     if job.replayed:
@@ -102,12 +108,3 @@ def _provider_label(name: str) -> str:
         "offline": "Offline engine (no AI model)",
         "scripted": "Scripted provider (no AI model)",
     }.get(name, name)
-
-
-def _parse_suggestion(body: bytes) -> SuggestionRequest:
-    try:
-        return SuggestionRequest.model_validate_json(body, by_alias=True, by_name=False)
-    except ValidationError as exc:
-        if any(error["type"] == "json_invalid" for error in exc.errors()):
-            raise InvalidJsonError from None
-        raise RequestValidationError(field_errors(exc)) from None
