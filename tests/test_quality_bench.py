@@ -5,8 +5,10 @@ runner (``JobRun``, in-memory store, the server's evidence verification), once p
 type, and the figures must stay at or above what the engine does today (it is
 deterministic: the same fixtures always give the same figures). Measured when the floors
 were last set (bench/RESULTS.md, "Quality (offline engine)"), with the page's own files
-taken from the repository map: precision 1.000 (164 items), recall 30/32, page share 85 of
-105 suggestions, other pages cited 0, look-alike pages cited 18.
+taken from the repository map, a Django view's template read, a list destructured from a
+data hook followed, and the page's own facts never grouped with a look-alike page's:
+precision 1.000 (149 items), recall 32/32, page share 110 of 110 suggestions, other or
+look-alike pages cited 0.
 """
 
 from __future__ import annotations
@@ -26,20 +28,18 @@ from feature_planner.agent.providers.offline import OfflineProvider
 from feature_planner.models import Evidence, FeatureType, PriorityLevel, Suggestion
 
 SCALE = 10_000  # files around the buried page: a few seconds; the 100,000 run is in RESULTS.md
-# Recall: 30 of 32 planted facts. The margin is one fact: a re-ranking that crowds one more
-# fact out of the five slots of a low-priority run does not fail CI, two do. The facts missed
-# are listed in RESULTS.md (an input in a Django template, a list loaded by SWR into a
-# destructured variable).
-RECALL_FLOOR = 0.9
-FIXTURE_RECALL_FLOOR = 0.7  # each fixture: today 0.75 at the lowest (django)
-# Page share: 85 of 105 suggestions (81 %); the look-alike pages pull it down (buried 64 %,
-# the others 92-100 %). Margin: six suggestions.
-PAGE_SHARE_FLOOR = 0.75
-BURIED_PAGE_SHARE_FLOOR = 0.5  # today 16 of 25; margin: three suggestions
+# Recall: 32 of 32 planted facts. The margin is one fact: a re-ranking that crowds one fact
+# out of the five slots of a low-priority run does not fail CI, two do.
+RECALL_FLOOR = 0.95
+FIXTURE_RECALL_FLOOR = 0.75  # each fixture: today 1.0; one miss allowed in a fixture of 4+
+# Page share: 110 of 110 suggestions, in every fixture. Margin: five suggestions overall,
+# two of the buried page's 25.
+PAGE_SHARE_FLOOR = 0.95
+BURIED_PAGE_SHARE_FLOOR = 0.9
 # Suggestions citing another page named with (or mentioning) the page's word (the account
-# page's RecentOrders for Orders, shipments-archive for Shipments), marked as not the page's
-# own: 18 today; never more.
-LOOKALIKE_CEILING = 18
+# page's RecentOrders for Orders, shipments-archive for Shipments): none since the page's
+# own facts are grouped apart from theirs (there were 32 at the start of issue 18).
+LOOKALIKE_CEILING = 0
 
 
 @pytest.fixture(scope="module")

@@ -561,3 +561,126 @@ def test_one_column_is_not_a_fixed_grid(tmp_path: Path) -> None:
     ]
     one = code.replace("grid-cols-3", "flex")
     assert _facts(tmp_path, {"src/Cards.tsx": one}) == []
+
+
+SWR_BOARD = """\
+import useSWR from 'swr'
+
+export function ShipmentBoard() {
+  const { data: shipments = [] } = useSWR('/api/shipments', fetcher)
+  return (
+    <ul>
+      {shipments.map((s) => (
+        <li key={s.id}>{s.code}</li>
+      ))}
+    </ul>
+  )
+}
+"""
+
+
+def test_a_list_destructured_from_a_data_hook(tmp_path: Path) -> None:
+    shorthand = SWR_BOARD.replace("{ data: shipments = [] }", "{ shipments }")
+    facts = _facts(tmp_path, {"src/Board.tsx": SWR_BOARD, "src/Short.tsx": shorthand})
+
+    assert [(f.kind, f.path, [e.start_line for e in f.evidence]) for f in facts] == [
+        (FactKind.UNPAGED_LIST, "src/Board.tsx", [4, 7]),
+        (FactKind.UNPAGED_LIST, "src/Short.tsx", [4, 7]),
+    ]
+
+
+def test_a_destructured_list_that_is_paged_or_sliced_is_not_a_fact(tmp_path: Path) -> None:
+    paged = SWR_BOARD.replace("'/api/shipments'", "'/api/shipments?page=1'")
+    limited = SWR_BOARD.replace("'/api/shipments'", "`/api/shipments?limit=${size}`")
+    sliced = SWR_BOARD.replace("shipments.map(", "shipments.slice(0, 20).map(")
+    kept = SWR_BOARD.replace(
+        "  return (\n", "  const shown = shipments.slice(0, 20)\n  return (\n"
+    ).replace("shipments.map(", "shown.map(")
+    default = SWR_BOARD.replace("= []", "= fallback").replace("shipments.map(", "fallback.map(")
+    files = {
+        "src/Paged.tsx": paged,
+        "src/Limited.tsx": limited,
+        "src/Sliced.tsx": sliced,
+        "src/Kept.tsx": kept,
+        "src/Default.tsx": default,  # the default value is not what the hook loads
+    }
+    assert _facts(tmp_path, files) == []
+
+
+DJANGO_VIEW = """\
+from django.shortcuts import render
+
+
+def invoice_list(request):
+    return render(request, "billing/list.html", {"invoices": []})
+"""
+DJANGO_TEMPLATE = """\
+{% extends "base.html" %}
+{% block content %}
+<form method="get">
+  <input type="text" name="q" placeholder="Invoice number">
+  <select
+    name="status">
+  </select>
+</form>
+{% endblock %}
+"""
+
+
+def test_an_unlabelled_input_in_the_template_a_view_renders(tmp_path: Path) -> None:
+    files = {
+        "billing/views.py": DJANGO_VIEW,
+        "billing/templates/billing/list.html": DJANGO_TEMPLATE,
+        "billing/templates/billing/other.html": '<input name="unrendered">\n',
+    }
+    for rel, text in files.items():
+        write(tmp_path / rel, text)
+    report = find_facts(tmp_path, ["billing/views.py"], nearby=False)
+
+    assert report.files_read == ["billing/views.py", "billing/templates/billing/list.html"]
+    [fact] = report.facts
+    _assert_verified(tmp_path, fact)
+    assert (fact.kind, fact.path, fact.own) == (
+        FactKind.UNLABELLED_INPUT,
+        "billing/templates/billing/list.html",
+        True,
+    )
+    assert [(e.start_line, e.end_line) for e in fact.evidence] == [(4, 4), (5, 6)]
+
+
+def test_a_project_template_folder_and_flask(tmp_path: Path) -> None:
+    view = "from flask import render_template\n\n@app.get('/')\ndef index():\n"
+    view += "    return render_template('search.html')\n"
+    facts = _facts(
+        tmp_path,
+        {"web/app/views.py": view, "web/templates/search.html": '<p><input name="q"></p>\n'},
+        "web/app/views.py",
+    )
+
+    assert [(f.kind, f.path, f.evidence[0].start_line) for f in facts] == [
+        (FactKind.UNLABELLED_INPUT, "web/templates/search.html", 1)
+    ]
+
+
+def test_labelled_hidden_and_tag_rendered_template_inputs_are_not_a_fact(tmp_path: Path) -> None:
+    template = """\
+{% extends "base.html" %}
+<form method="post">
+  {% csrf_token %}
+  <input type="hidden" name="next" value="{{ next }}">
+  <label for="q">Search</label>
+  <input id="q" type="text" name="q">
+  <label>Status <select name="status"></select></label>
+  <input type="text" name="a" aria-label="Amount">
+  <textarea name="note" aria-labelledby="note-label"></textarea>
+  <input type="email" name="mail" title="Email">
+  <label for="{{ form.name.id_for_label }}">Name</label>
+  <input id="{{ form.name.id_for_label }}" name="name">
+  {{ form.email }}
+  {{ form.as_p }}
+  <input type="text" name="city" {% if form.city.field.required %}required{% endif %}>
+  <input type="submit" value="Save">
+</form>
+"""
+    files = {"billing/views.py": DJANGO_VIEW, "billing/templates/billing/list.html": template}
+    assert _facts(tmp_path, files, "billing/views.py") == []

@@ -418,3 +418,25 @@ export function Name({ form }) {
     assert [(e.path, e.start_line) for e in label.evidence] == [("src/components/name.tsx", 11)]
     assert "<FormLabel> in its <FormItem>" in label.description
     assert "Found only 2 things" in sink.narrative
+
+
+async def test_a_django_views_template_is_read_as_the_pages(tmp_path: Path) -> None:
+    view = (
+        "from django.shortcuts import render\n\n\ndef invoice_list(request):\n"
+        '    return render(request, "billing/list.html", {})\n'
+    )
+    template = (
+        '{% extends "base.html" %}\n{% block content %}\n<form method="get">\n'
+        '  <input type="text" name="q" placeholder="Invoice number">\n  {{ form.status }}\n'
+        "</form>\n{% endblock %}\n"
+    )
+    write(tmp_path / "billing/urls.py", "urlpatterns = [path('', views.invoice_list)]\n")
+    write(tmp_path / "billing/views.py", view)
+    write(tmp_path / "billing/templates/billing/list.html", template)
+    result, _ = await _run(tmp_path, target="billing", feature_type=FeatureType.UI_IMPROVEMENT)
+
+    [labels] = [s for s in result.suggestions if s.title.startswith("Label the form controls")]
+    assert [(e.path, e.start_line, e.end_line) for e in labels.evidence] == [
+        ("billing/templates/billing/list.html", 4, 4)
+    ]
+    assert verify_suggestion(Sandbox(tmp_path), labels).complete

@@ -19,8 +19,9 @@ The kinds of fact (``FactKind``):
   ``ok``/``status`` is never looked at in the function that makes it (a response returned to
   the caller or handed to another function is not claimed);
 - ``unpaged-list``: a list loaded with no page/limit/cursor/offset in its URL or arguments,
-  whose result reaches a JSX ``.map`` (through variables, a ``useState`` setter, or a loader
-  function in this file or another) or a template's ``v-for``/``{#each}`` that does not
+  whose result reaches a JSX ``.map`` (through variables, a destructuring pattern
+  ``{ data: rows = [] }``, a ``useState`` setter, or a loader function in this file or
+  another; not through ``.slice``/``.limit``…) or a template's ``v-for``/``{#each}`` that does not
   slice it (through the variables, refs, ``this.x`` or ``.then`` callbacks that hold it; a
   SvelteKit page's ``data`` from a ``load`` in another file); in Python, a query that loads
   every row (``.objects.all()``, ``.query(...).all()``) returned or looped over, in a
@@ -34,7 +35,10 @@ The kinds of fact (``FactKind``):
   ``aria-labelledby``, ``title``, no ``<label htmlFor>``/``<label for>`` naming its ``id``
   and no enclosing ``<label>``; bound forms count (``:aria-label``, ``aria-label={x}``,
   Svelte's ``{title}``); an element with spread props (``{...props}``, ``v-bind="obj"``),
-  a type chosen at run time, or a hidden one is not claimed;
+  a type chosen at run time, or a hidden one is not claimed; also in the ``.html``
+  templates a Python view renders (``render(request, "app/list.html")``, found in the
+  nearest ``templates/`` folder), read with the HTML grammar (a ``{{ form.field }}`` is
+  text, not an element; an element with a ``{% … %}`` among its attributes is not claimed);
 - ``missing-route-state``: a Next.js ``app/**/page.*`` with no ``loading`` or no ``error``
   file beside it or in a parent segment;
 - ``untested-component``: CLAUDE.md or CONTRIBUTING asks for a test for every component,
@@ -279,6 +283,7 @@ class _FileFacts:
     data_call: Evidence | None = None  # the first call that loads or prefetches data
     imports: list[str] = field(default_factory=list)  # module specifiers, in order
     boundaries: _Boundaries | None = None  # the Suspense and error boundaries it renders
+    templates: list[str] = field(default_factory=list)  # the templates a Python view renders
 
 
 _FETCH_NAMES = frozenset({"fetch", "window.fetch", "globalThis.fetch", "self.fetch"})
@@ -538,6 +543,9 @@ def _js_lists(src: _Source, out: _FileFacts) -> None:
             continue
         if name.type == "identifier":
             values[_text(name)] = value
+        elif name.type == "object_pattern":  # const { data: rows = [] } = useSWR(u, f)
+            for bound in _bound_names(name):
+                values.setdefault(bound, value)
         elif name.type == "array_pattern" and _call_name(value).endswith("useState"):
             pair = [n for n in name.named_children if n.type == "identifier"]
             if len(pair) == 2:
@@ -560,6 +568,8 @@ def _js_lists(src: _Source, out: _FileFacts) -> None:
             return value, ""
         function = value.child_by_field_name("function")
         if function is not None and function.type == "member_expression":
+            if _method(value) in _PAGING_METHODS:
+                return None, ""  # rows.slice(0, 20): a page of it
             return origin(_text(_root_object(function)), depth + 1)
         return None, _call_name(value)
 
@@ -752,6 +762,7 @@ def _components(src: _Source, out: _FileFacts) -> None:
 def _py_facts(src: _Source, out: _FileFacts) -> None:
     _todos(src, out)
     _py_lists(src, out)
+    _py_templates(src, out)
     for call in src.nodes("call"):
         name = _text(call.child_by_field_name("function"))
         module, _, verb = name.partition(".")
@@ -826,6 +837,36 @@ def _py_lists(src: _Source, out: _FileFacts) -> None:
         )
 
 
+_RENDER_CALLS = frozenset(
+    {"render", "render_template", "TemplateResponse", "render_to_response", "render_to_string"}
+)
+
+
+def _py_templates(src: _Source, out: _FileFacts) -> None:
+    """The templates a view renders: a string literal ending in ``.html`` handed to
+    ``render(request, "app/list.html")``, ``render_template("list.html")``,
+    ``TemplateResponse(…)`` (read later from a ``templates/`` folder, ``_template_paths``)."""
+    for call in src.nodes("call"):
+        function = call.child_by_field_name("function")
+        if function is not None and function.type == "attribute":
+            function = function.child_by_field_name("attribute")
+        arguments = call.child_by_field_name("arguments")
+        if _text(function) not in _RENDER_CALLS or arguments is None:
+            continue
+        for argument in arguments.named_children:
+            if argument.type == "keyword_argument":
+                argument = argument.child_by_field_name("value") or argument
+            if argument.type != "string" or any(
+                part.type == "interpolation" for part in argument.named_children
+            ):
+                continue
+            name = "".join(
+                _text(part) for part in argument.named_children if part.type == "string_content"
+            )
+            if name.endswith(".html") and name not in out.templates:
+                out.templates.append(name)
+
+
 def _py_pages(scope: Node) -> bool:
     """The function slices something, or names a page, limit, offset or cursor."""
     for node in _descendants(scope):
@@ -889,6 +930,21 @@ def _component_facts(rel: str, lines: list[str], dialect: str, text: str, out: _
     _template_grid(template, elements, grid)
     _grid_fact(rel, grid, out)
     _template_lists(template, scripts, sfc.loops(root), dialect, out)
+
+
+def _html_template_facts(rel: str, lines: list[str], text: str, out: _FileFacts) -> None:
+    """A server-rendered template (Django, Jinja): its form controls, by the rules of a
+    component's template. A ``{{ form.field }}`` is text to this grammar (no element, no
+    claim); an element with a template tag among its attributes (``{% if %}``) may get its
+    label from it, and is not claimed."""
+    template = _Source(rel, lines, "html", text, 0)
+    elements = [
+        dataclasses.replace(element, spread=True)
+        if any("{" in name for name in element.attributes)
+        else element
+        for element in sfc.elements(template.tree.root_node)
+    ]
+    _template_inputs(template, elements, out)
 
 
 def _template_inputs(template: _Source, elements: list[sfc.Element], out: _FileFacts) -> None:
@@ -1144,11 +1200,19 @@ def _bound_names(target: Node) -> list[str]:
                 return [_text(inner)] if inner.type == "identifier" else []
             current = inner
     if target.type in ("object_pattern", "array_pattern"):
-        return [
-            _text(node)
-            for node in _descendants(target)
-            if node.type in ("identifier", "shorthand_property_identifier_pattern")
-        ]
+        names: list[str] = []
+        stack = [target]
+        while stack:  # not the keys (``data`` of ``data: rows``) nor the defaults (``= []``)
+            node = stack.pop()
+            if node.type in ("identifier", "shorthand_property_identifier_pattern"):
+                names.append(_text(node))
+            elif node.type == "pair_pattern":
+                stack.extend(n for n in [node.child_by_field_name("value")] if n is not None)
+            elif node.type in ("assignment_pattern", "object_assignment_pattern"):
+                stack.extend(n for n in [node.child_by_field_name("left")] if n is not None)
+            else:
+                stack.extend(reversed(node.named_children))
+        return names
     return []
 
 
@@ -1212,6 +1276,8 @@ def _analyse(rel: str, text: str) -> _FileFacts:
     lines = text.split("\n")
     if language == "vue":
         _component_facts(rel, lines, _dialect(rel), text, out)
+    elif _is_template(rel):
+        _html_template_facts(rel, lines, text, out)
     elif language == "python":
         _py_facts(_Source(rel, lines, "python", text, 0), out)
     elif language is not None:
@@ -1249,6 +1315,13 @@ def find_facts(
         report.files_read.append(rel)
         per_file[rel] = _analyse(rel, text)
     own_set = set(own_paths)
+    for rel, view in _template_paths(sandbox, per_file, taken):  # the views' templates
+        text = _read(sandbox, rel)
+        if text is not None:
+            report.files_read.append(rel)
+            per_file[rel] = _analyse(rel, text)
+            if view in own_set:
+                own_set.add(rel)  # a page's own view renders it: the page's own
     for rel, found in per_file.items():
         for fact in found.facts:
             report.facts.append(_placed(fact, rel in own_set))
@@ -1260,6 +1333,39 @@ def find_facts(
     report.facts.extend(_rule_breaks(sandbox, per_file, own_set))
     report.seconds = time.perf_counter() - started
     return report
+
+
+MAX_TEMPLATES = 10  # templates read for the views of the files read
+
+
+def _is_template(rel: str) -> bool:
+    return rel.lower().endswith(".html")
+
+
+def _template_paths(
+    sandbox: Sandbox, per_file: dict[str, _FileFacts], taken: set[str]
+) -> list[tuple[str, str]]:
+    """(template, view) for the templates the Python views read render, each found in the
+    ``templates/`` folder nearest the view (an app's own, then the project's), as Django's
+    app directories and Flask's package folder hold them; none twice, none already read."""
+    found: list[tuple[str, str]] = []
+    for view, facts in per_file.items():
+        for name in facts.templates:
+            folder = posixpath.dirname(view)
+            while True:
+                rel = posixpath.normpath(posixpath.join(folder, "templates", name))
+                inside = not (posixpath.isabs(rel) or rel.startswith("../"))
+                if inside and _exists(sandbox, rel):
+                    if rel not in taken:
+                        taken.add(rel)
+                        found.append((rel, view))
+                    break
+                if not folder:
+                    break
+                folder = posixpath.dirname(folder)
+            if len(found) >= MAX_TEMPLATES:
+                return found
+    return found
 
 
 def _placed(fact: Fact, own: bool) -> Fact:

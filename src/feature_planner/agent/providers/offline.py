@@ -388,16 +388,17 @@ def _page_files(mapped: PageMap | None, scan: ScanResult) -> tuple[list[str], li
 
 
 def _groups(facts: Sequence[Fact]) -> list[_Group]:
-    """One group per kind (the page's own facts first within it); each TODO, and each route
-    without its loading or error state, on its own (two routes miss different states)."""
-    by_kind: dict[FactKind, list[Fact]] = {}
+    """One group per kind, the page's own facts apart from those of other files about it (a
+    suggestion about the page never leans on a look-alike page's code); each TODO, and each
+    route without its loading or error state, on its own (two routes miss different states)."""
+    by_kind: dict[tuple[FactKind, bool], list[Fact]] = {}
     groups: list[_Group] = []
     for fact in sorted(facts, key=lambda fact: not fact.own):  # stable: own first
         if fact.kind in (FactKind.TODO, FactKind.MISSING_ROUTE_STATE):
             groups.append(_Group(fact.kind, (fact,)))
         else:
-            by_kind.setdefault(fact.kind, []).append(fact)
-    groups.extend(_Group(kind, tuple(found)) for kind, found in by_kind.items())
+            by_kind.setdefault((fact.kind, fact.own), []).append(fact)
+    groups.extend(_Group(kind, tuple(found)) for (kind, _), found in by_kind.items())
     return groups
 
 
