@@ -69,6 +69,7 @@ from ..models import Evidence
 from . import jsx_controls, sfc
 from .providers.repo_scan import resolve_import
 from .sandbox import Sandbox, SandboxError
+from .syntax import ancestors, descendants, node_text
 
 __all__ = ["Fact", "FactKind", "FactReport", "find_facts", "language_of", "syntax_trees"]
 
@@ -225,27 +226,6 @@ class _Source:
         return Evidence(path=self.rel, start_line=start, end_line=end, quote=quote)
 
 
-def _text(node: Node | None) -> str:
-    if node is None or node.text is None:
-        return ""
-    return node.text.decode("utf-8", errors="replace")
-
-
-def _ancestors(node: Node) -> Iterator[Node]:
-    parent = node.parent
-    while parent is not None:
-        yield parent
-        parent = parent.parent
-
-
-def _descendants(node: Node) -> Iterator[Node]:
-    stack = list(node.children)
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(current.children)
-
-
 _JS_FUNCTIONS = frozenset(
     {"function_declaration", "function_expression", "arrow_function", "method_definition",
      "generator_function_declaration", "function"}
@@ -254,7 +234,7 @@ _PY_FUNCTIONS = frozenset({"function_definition"})
 
 
 def _function_of(node: Node, kinds: frozenset[str]) -> Node | None:
-    return next((up for up in _ancestors(node) if up.type in kinds), None)
+    return next((up for up in ancestors(node) if up.type in kinds), None)
 
 
 def _name_of(function: Node | None) -> str | None:
@@ -262,10 +242,10 @@ def _name_of(function: Node | None) -> str | None:
     while function is not None:
         name = function.child_by_field_name("name")
         if name is not None:
-            return _text(name)
+            return node_text(name)
         parent = function.parent
         if parent is not None and parent.type == "variable_declarator":
-            return _text(parent.child_by_field_name("name"))
+            return node_text(parent.child_by_field_name("name"))
         function = _function_of(function, _JS_FUNCTIONS | _PY_FUNCTIONS)
     return None
 
@@ -329,7 +309,7 @@ def _js_facts(src: _Source, out: _FileFacts, grid: _Grid | None = None) -> None:
     for statement in src.nodes("import_statement", "export_statement"):
         source = statement.child_by_field_name("source")
         if source is not None:
-            out.imports.append(_text(source).strip("'\"`"))
+            out.imports.append(node_text(source).strip("'\"`"))
     if out.boundaries is None:
         out.boundaries = _boundaries(src.tree.root_node, around_children=False)
     _js_fetches(src, out)
@@ -376,18 +356,18 @@ def _boundaries(root: Node, *, around_children: bool) -> _Boundaries:
         name = opening.child_by_field_name("name")
         if name is not None and name.type == "member_expression":
             name = name.child_by_field_name("property")
-        tag = _text(name)
+        tag = node_text(name)
         is_suspense = tag == "Suspense" and any(
             attribute.type == "jsx_attribute"
             and attribute.named_children
-            and _text(attribute.named_children[0]) == "fallback"
+            and node_text(attribute.named_children[0]) == "fallback"
             for attribute in opening.named_children
         )
         is_error = "ErrorBoundary" in tag or tag == "CatchBoundary"
         if not (is_suspense or is_error):
             continue
         if around_children and not any(
-            _text(part) == "children" for part in _descendants(node) if part.type in _NAMES
+            node_text(part) == "children" for part in descendants(node) if part.type in _NAMES
         ):
             continue
         suspense, error = suspense or is_suspense, error or is_error
@@ -415,7 +395,7 @@ def _chain(call: Node) -> tuple[Node, list[str]]:
             return current, methods
         if outer.type != "call_expression" or member.child_by_field_name("object") != current:
             return current, methods
-        methods.append(_text(member.child_by_field_name("property")))
+        methods.append(node_text(member.child_by_field_name("property")))
         current = outer
 
 
@@ -440,13 +420,13 @@ def _bound_name(call: Node) -> str | None:
     if parent is not None and parent.type in ("variable_declarator", "assignment"):
         name = parent.child_by_field_name("name") or parent.child_by_field_name("left")
         if name is not None and name.type == "identifier":
-            return _text(name)
+            return node_text(name)
     return None
 
 
 def _js_fetches(src: _Source, out: _FileFacts) -> None:
     for call in src.nodes("call_expression"):
-        if _text(call.child_by_field_name("function")) not in _FETCH_NAMES:
+        if node_text(call.child_by_field_name("function")) not in _FETCH_NAMES:
             continue
         if _handed_on(call):
             continue  # the caller may check it: not claimed
@@ -472,19 +452,19 @@ def _js_fetches(src: _Source, out: _FileFacts) -> None:
 
 
 def _checks_status(scope: Node, response: str | None) -> bool:
-    for node in _descendants(scope):
+    for node in descendants(scope):
         if node.type in ("member_expression", "attribute"):
             field_node = node.child_by_field_name("property") or node.child_by_field_name(
                 "attribute"
             )
-            if _text(field_node) in _CHECKS:
+            if node_text(field_node) in _CHECKS:
                 return True
-        elif node.type == "shorthand_property_identifier_pattern" and _text(node) in _CHECKS:
+        elif node.type == "shorthand_property_identifier_pattern" and node_text(node) in _CHECKS:
             return True
         elif (
             response
             and node.type == "arguments"
-            and any(_text(arg) == response for arg in node.named_children)
+            and any(node_text(arg) == response for arg in node.named_children)
         ):
             return True  # handed to a helper, which may check it
     return False
@@ -492,13 +472,13 @@ def _checks_status(scope: Node, response: str | None) -> bool:
 
 def _call_name(call: Node) -> str:
     function = call.child_by_field_name("function")
-    return _text(function) if function is not None else ""
+    return node_text(function) if function is not None else ""
 
 
 def _method(call: Node) -> str:
     function = call.child_by_field_name("function")
     if function is not None and function.type == "member_expression":
-        return _text(function.child_by_field_name("property"))
+        return node_text(function.child_by_field_name("property"))
     return ""
 
 
@@ -512,9 +492,9 @@ def _unpaged(call: Node) -> bool:
             return False  # a URL built elsewhere: cannot tell
     elif method not in _DB_LIST_METHODS:
         return False
-    if any(_PAGING.search(_text(arg)) for arg in args):
+    if any(_PAGING.search(node_text(arg)) for arg in args):
         return False
-    for up in _ancestors(call):  # .limit(10), .range(0, 9) chained on the result
+    for up in ancestors(call):  # .limit(10), .range(0, 9) chained on the result
         if up.type == "call_expression" and _method(up) in _PAGING_METHODS:
             return False
         if up.type in ("expression_statement", "lexical_declaration", "return_statement"):
@@ -542,20 +522,20 @@ def _js_lists(src: _Source, out: _FileFacts) -> None:
         if name is None or value is None or value.type != "call_expression":
             continue
         if name.type == "identifier":
-            values[_text(name)] = value
+            values[node_text(name)] = value
         elif name.type == "object_pattern":  # const { data: rows = [] } = useSWR(u, f)
             for bound in _bound_names(name):
                 values.setdefault(bound, value)
         elif name.type == "array_pattern" and _call_name(value).endswith("useState"):
             pair = [n for n in name.named_children if n.type == "identifier"]
             if len(pair) == 2:
-                setters[_text(pair[1])] = _text(pair[0])
+                setters[node_text(pair[1])] = node_text(pair[0])
     filled: dict[str, Node] = {}  # state variable -> the unpaged call that sets it
     for call in unpaged:
         scope = _function_of(call, _JS_FUNCTIONS) or src.tree.root_node
-        for node in _descendants(scope):
-            if node.type == "identifier" and _text(node) in setters:
-                filled.setdefault(setters[_text(node)], call)
+        for node in descendants(scope):
+            if node.type == "identifier" and node_text(node) in setters:
+                filled.setdefault(setters[node_text(node)], call)
 
     def origin(name: str, depth: int = 0) -> tuple[Node | None, str]:
         """The unpaged call of this file the variable comes from, or the function called."""
@@ -570,7 +550,7 @@ def _js_lists(src: _Source, out: _FileFacts) -> None:
         if function is not None and function.type == "member_expression":
             if _method(value) in _PAGING_METHODS:
                 return None, ""  # rows.slice(0, 20): a page of it
-            return origin(_text(_root_object(function)), depth + 1)
+            return origin(node_text(_root_object(function)), depth + 1)
         return None, _call_name(value)
 
     for call in src.nodes("call_expression"):
@@ -580,7 +560,7 @@ def _js_lists(src: _Source, out: _FileFacts) -> None:
         receiver = call.child_by_field_name("function")
         if item is None or receiver is None:
             continue
-        source, loader = origin(_text(_root_object(receiver)))
+        source, loader = origin(node_text(_root_object(receiver)))
         loaded = src.evidence(source) if source is not None else out.loaders.get(loader)
         if loaded is None:
             if loader:
@@ -615,7 +595,7 @@ def _renders_jsx(call: Node) -> bool:
     return any(
         node.type in ("jsx_element", "jsx_self_closing_element")
         for arg in arguments.named_children
-        for node in _descendants(arg)
+        for node in descendants(arg)
     )
 
 
@@ -649,16 +629,16 @@ _MEDIA_HOOKS = frozenset(
 
 def _js_grid(src: _Source, grid: _Grid) -> _Grid:
     for fragment in src.nodes("string_fragment"):
-        text = _text(fragment)
+        text = node_text(fragment)
         if "@media" in text:
             grid.responsive = True
         grid.classes(src, fragment, text)
     for name in src.nodes("identifier"):
-        if _text(name) in _MEDIA_HOOKS:
+        if node_text(name) in _MEDIA_HOOKS:
             grid.responsive = True
     for pair in src.nodes("pair"):
-        if _text(pair.child_by_field_name("key")).strip("'\"") == "gridTemplateColumns":
-            value = _text(pair.child_by_field_name("value"))
+        if node_text(pair.child_by_field_name("key")).strip("'\"") == "gridTemplateColumns":
+            value = node_text(pair.child_by_field_name("value"))
             if not _FREE_GRID.search(value):
                 grid.add(src, pair, "gridTemplateColumns: " + value)
     return grid
@@ -685,7 +665,7 @@ def _grid_fact(rel: str, grid: _Grid, out: _FileFacts) -> None:
 
 def _todos(src: _Source, out: _FileFacts) -> None:
     for comment in src.nodes("comment"):
-        for offset, line in enumerate(_text(comment).split("\n")):
+        for offset, line in enumerate(node_text(comment).split("\n")):
             found = _TODO.search(line)
             if not found:
                 continue
@@ -753,7 +733,7 @@ def _components(src: _Source, out: _FileFacts) -> None:
             elif value is not None and value.type == "identifier":  # export default Page
                 names = [value]
         for name in names:
-            text = _text(name)
+            text = node_text(name)
             item = src.evidence(statement)
             if text[:1].isupper() and item is not None:
                 out.components.append((text, item))
@@ -764,7 +744,7 @@ def _py_facts(src: _Source, out: _FileFacts) -> None:
     _py_lists(src, out)
     _py_templates(src, out)
     for call in src.nodes("call"):
-        name = _text(call.child_by_field_name("function"))
+        name = node_text(call.child_by_field_name("function"))
         module, _, verb = name.partition(".")
         if module not in ("requests", "httpx") or verb not in ("get", "post", "put", "patch"):
             continue
@@ -775,7 +755,7 @@ def _py_facts(src: _Source, out: _FileFacts) -> None:
         scope = function if function is not None else src.tree.root_node
         bound = None
         if parent is not None and parent.type == "assignment":
-            bound = _text(parent.child_by_field_name("left"))
+            bound = node_text(parent.child_by_field_name("left"))
         if _py_checks(scope, bound):
             continue
         item = src.evidence(call)
@@ -803,8 +783,8 @@ def _py_lists(src: _Source, out: _FileFacts) -> None:
         function = call.child_by_field_name("function")
         if function is None or function.type != "attribute":
             continue
-        method = _text(function.child_by_field_name("attribute"))
-        chain = _text(function.child_by_field_name("object"))
+        method = node_text(function.child_by_field_name("attribute"))
+        chain = node_text(function.child_by_field_name("object"))
         if not (
             (method == "all" and any(k in chain for k in (".objects", ".query(", "scalars(")))
             or (method == "filter" and chain.endswith(".objects"))
@@ -818,7 +798,7 @@ def _py_lists(src: _Source, out: _FileFacts) -> None:
         parent = call.parent
         name = None
         if parent is not None and parent.type == "assignment":
-            name = _text(parent.child_by_field_name("left"))
+            name = node_text(parent.child_by_field_name("left"))
         used = _py_use(scope, call, name)
         item = src.evidence(call)
         if used is None or item is None:
@@ -830,7 +810,7 @@ def _py_lists(src: _Source, out: _FileFacts) -> None:
                 FactKind.UNPAGED_LIST,
                 src.rel,
                 symbol,
-                f"`{symbol}` in {src.rel} loads every row ({_text(call)[:60]}) with no limit, "
+                f"`{symbol}` in {src.rel} loads every row ({node_text(call)[:60]}) with no limit, "
                 "slice or paginator, and hands all of them on",
                 (item, use) if use is not None and use != item else (item,),
             )
@@ -851,7 +831,7 @@ def _py_templates(src: _Source, out: _FileFacts) -> None:
         if function is not None and function.type == "attribute":
             function = function.child_by_field_name("attribute")
         arguments = call.child_by_field_name("arguments")
-        if _text(function) not in _RENDER_CALLS or arguments is None:
+        if node_text(function) not in _RENDER_CALLS or arguments is None:
             continue
         for argument in arguments.named_children:
             if argument.type == "keyword_argument":
@@ -861,7 +841,7 @@ def _py_templates(src: _Source, out: _FileFacts) -> None:
             ):
                 continue
             name = "".join(
-                _text(part) for part in argument.named_children if part.type == "string_content"
+                node_text(part) for part in argument.named_children if part.type == "string_content"
             )
             if name.endswith(".html") and name not in out.templates:
                 out.templates.append(name)
@@ -869,10 +849,10 @@ def _py_templates(src: _Source, out: _FileFacts) -> None:
 
 def _py_pages(scope: Node) -> bool:
     """The function slices something, or names a page, limit, offset or cursor."""
-    for node in _descendants(scope):
+    for node in descendants(scope):
         if node.type == "slice":
             return True
-        if node.type == "identifier" and _PAGING.search(_text(node)):
+        if node.type == "identifier" and _PAGING.search(node_text(node)):
             return True
     return False
 
@@ -883,24 +863,24 @@ def _py_use(scope: Node, call: Node, name: str | None) -> Node | None:
         return call.parent
     if not name:
         return None
-    for node in _descendants(scope):
+    for node in descendants(scope):
         if node.type == "return_statement" and any(
-            part.type == "identifier" and _text(part) == name for part in _descendants(node)
+            part.type == "identifier" and node_text(part) == name for part in descendants(node)
         ):
             return node
-        if node.type == "for_statement" and _text(node.child_by_field_name("right")) == name:
+        if node.type == "for_statement" and node_text(node.child_by_field_name("right")) == name:
             return node
     return None
 
 
 def _py_checks(scope: Node, response: str | None) -> bool:
-    for node in _descendants(scope):
-        if node.type == "attribute" and _text(node.child_by_field_name("attribute")) in _CHECKS:
+    for node in descendants(scope):
+        if node.type == "attribute" and node_text(node.child_by_field_name("attribute")) in _CHECKS:
             return True
         if (
             response
             and node.type == "argument_list"
-            and any(_text(arg) == response for arg in node.named_children)
+            and any(node_text(arg) == response for arg in node.named_children)
         ):
             return True
     return False
@@ -1009,7 +989,7 @@ def _template_hidden(template: _Source, attributes: dict[str, sfc.Attribute]) ->
         return False
     rule = _Source(template.rel, template.lines, "css", f"a{{{style.value}}}", style.row)
     for declaration in rule.nodes("declaration"):
-        parts = [_text(part) for part in declaration.named_children]
+        parts = [node_text(part) for part in declaration.named_children]
         if parts in (["display", "none"], ["visibility", "hidden"]):
             return True
     return False
@@ -1059,20 +1039,20 @@ def _css_grid(src: _Source, grid: _Grid) -> None:
         grid.responsive = True
     for rule in src.nodes("at_rule"):
         keyword = next((c for c in rule.children if c.type == "at_keyword"), None)
-        if _text(keyword) in _RESPONSIVE_AT_RULES:
+        if node_text(keyword) in _RESPONSIVE_AT_RULES:
             grid.responsive = True
     for statement in src.nodes("postcss_statement"):
         keyword = next((c for c in statement.children if c.type == "at_keyword"), None)
-        if _text(keyword) == "@apply":
-            words = " ".join(_text(c) for c in statement.named_children if c != keyword)
+        if node_text(keyword) == "@apply":
+            words = " ".join(node_text(c) for c in statement.named_children if c != keyword)
             grid.classes(src, statement, words)
     for declaration in src.nodes("declaration"):
         name = declaration.named_children[0] if declaration.named_children else None
         if name is None or name.type != "property_name":
             continue
-        if _text(name) != "grid-template-columns":
+        if node_text(name) != "grid-template-columns":
             continue
-        value = " ".join(_text(part) for part in declaration.named_children[1:])
+        value = " ".join(node_text(part) for part in declaration.named_children[1:])
         if not _free_columns(value):
             grid.add(src, declaration, f"grid-template-columns: {value}")
 
@@ -1165,7 +1145,7 @@ _Binding = tuple[list[str], set[str], int, int]  # names bound, names used, valu
 def _bindings(scope: Node) -> list[_Binding]:
     """The declarations and assignments in ``scope``: what each binds, from what."""
     found: list[_Binding] = []
-    for node in _descendants(scope):
+    for node in descendants(scope):
         if node.type == "variable_declarator":
             target, value = node.child_by_field_name("name"), node.child_by_field_name("value")
         elif node.type == "assignment_expression":
@@ -1177,7 +1157,9 @@ def _bindings(scope: Node) -> list[_Binding]:
         names = _bound_names(target)
         if names:
             uses = {
-                _text(part) for part in (value, *_descendants(value)) if part.type == "identifier"
+                node_text(part)
+                for part in (value, *descendants(value))
+                if part.type == "identifier"
             }
             found.append((names, uses, value.start_byte, value.end_byte))
     return found
@@ -1187,7 +1169,7 @@ def _bound_names(target: Node) -> list[str]:
     """``rows`` of ``rows``, ``rows.value``, ``this.rows``, ``state.rows``, and the
     variables of a destructuring pattern."""
     if target.type == "identifier":
-        return [_text(target)]
+        return [node_text(target)]
     if target.type == "member_expression":
         current = target
         while True:
@@ -1195,9 +1177,9 @@ def _bound_names(target: Node) -> list[str]:
             if inner is None:
                 return []
             if inner.type == "this":
-                return [_text(current.child_by_field_name("property"))]
+                return [node_text(current.child_by_field_name("property"))]
             if inner.type != "member_expression":
-                return [_text(inner)] if inner.type == "identifier" else []
+                return [node_text(inner)] if inner.type == "identifier" else []
             current = inner
     if target.type in ("object_pattern", "array_pattern"):
         names: list[str] = []
@@ -1205,7 +1187,7 @@ def _bound_names(target: Node) -> list[str]:
         while stack:  # not the keys (``data`` of ``data: rows``) nor the defaults (``= []``)
             node = stack.pop()
             if node.type in ("identifier", "shorthand_property_identifier_pattern"):
-                names.append(_text(node))
+                names.append(node_text(node))
             elif node.type == "pair_pattern":
                 stack.extend(n for n in [node.child_by_field_name("value")] if n is not None)
             elif node.type in ("assignment_pattern", "object_assignment_pattern"):
@@ -1236,8 +1218,8 @@ def _callback_parameters(call: Node) -> set[str]:
             )
             if parameters is not None:
                 names.update(
-                    _text(node)
-                    for node in (parameters, *_descendants(parameters))
+                    node_text(node)
+                    for node in (parameters, *descendants(parameters))
                     if node.type in ("identifier", "shorthand_property_identifier_pattern")
                 )
         current = outer
@@ -1248,7 +1230,7 @@ def _iterable_root(node: Node) -> str:
     current: Node | None = node
     while current is not None:
         if current.type == "identifier":
-            return _text(current)
+            return node_text(current)
         if current.type == "call_expression":
             current = current.child_by_field_name("function")
         elif current.type in ("member_expression", "subscript_expression"):
@@ -1262,10 +1244,10 @@ def _iterable_root(node: Node) -> str:
 
 def _pages_itself(iterable: Node) -> bool:
     """The loop shows a slice (``items.slice(0, 20)``) or a page of its own."""
-    for node in (iterable, *_descendants(iterable)):
+    for node in (iterable, *descendants(iterable)):
         if node.type == "call_expression" and _method(node) in _PAGING_METHODS:
             return True
-        if node.type == "identifier" and _PAGING.search(_text(node)):
+        if node.type == "identifier" and _PAGING.search(node_text(node)):
             return True
     return False
 

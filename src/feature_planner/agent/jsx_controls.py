@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 from tree_sitter import Node
 
+from .syntax import ancestors, node_text, walk
+
 __all__ = ["Control", "ui_imports", "unlabelled"]
 
 _NATIVE = frozenset({"input", "select", "textarea"})
@@ -50,33 +52,12 @@ class Control:
     in_form_item: bool
 
 
-def _text(node: Node | None) -> str:
-    if node is None or node.text is None:
-        return ""
-    return node.text.decode("utf-8", errors="replace")
-
-
-def _walk(node: Node) -> Iterator[Node]:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.children))
-
-
-def _ancestors(node: Node) -> Iterator[Node]:
-    parent = node.parent
-    while parent is not None:
-        yield parent
-        parent = parent.parent
-
-
 def _tag(element: Node) -> str:
     """``Input`` of ``<Input …>``, ``Suspense`` of ``<React.Suspense>``."""
     name = element.child_by_field_name("name")
     if name is not None and name.type == "member_expression":
-        return _text(name.child_by_field_name("property"))
-    return _text(name)
+        return node_text(name.child_by_field_name("property"))
+    return node_text(name)
 
 
 def _opening(element: Node) -> Node | None:
@@ -95,18 +76,18 @@ def ui_imports(root: Node) -> dict[str, str]:
     for statement in root.named_children:
         if statement.type != "import_statement":
             continue
-        source = _text(statement.child_by_field_name("source")).strip("'\"`")
+        source = node_text(statement.child_by_field_name("source")).strip("'\"`")
         if "ui" not in source.split("/"):
             continue
-        for node in _walk(statement):
+        for node in walk(statement):
             if node.type == "import_specifier":
-                name = _text(node.child_by_field_name("name"))
+                name = node_text(node.child_by_field_name("name"))
                 alias = node.child_by_field_name("alias")
-                found[_text(alias) if alias is not None else name] = name
+                found[node_text(alias) if alias is not None else name] = name
             elif node.type == "import_clause":
                 default = next((c for c in node.named_children if c.type == "identifier"), None)
                 if default is not None:  # import Input from "@/components/ui/input"
-                    found[_text(default)] = _text(default)
+                    found[node_text(default)] = node_text(default)
     return found
 
 
@@ -121,7 +102,7 @@ def _props(opening: Node) -> _Props:
     unknown = False
     for child in opening.named_children:
         if child.type == "jsx_attribute" and child.named_children:
-            name = _text(child.named_children[0])
+            name = node_text(child.named_children[0])
             values[name] = child.named_children[1] if len(child.named_children) > 1 else None
         elif child.type == "jsx_expression":
             spread = next((c for c in child.named_children if c.type == "spread_element"), None)
@@ -134,20 +115,20 @@ def _field_spread(spread: Node) -> bool:
     """``{...field}`` where ``field`` is a parameter of a function given as a ``render``
     prop (react-hook-form's ``FormField``/``Controller``)."""
     inner = spread.named_children[0] if spread.named_children else None
-    if inner is None or inner.type != "identifier" or _text(inner) != "field":
+    if inner is None or inner.type != "identifier" or node_text(inner) != "field":
         return False
-    for up in _ancestors(spread):
+    for up in ancestors(spread):
         if up.type not in ("arrow_function", "function_expression"):
             continue
         parameters = up.child_by_field_name("parameters") or up.child_by_field_name("parameter")
         binds = parameters is not None and any(
-            node.type == "shorthand_property_identifier_pattern" and _text(node) == "field"
-            for node in _walk(parameters)
+            node.type == "shorthand_property_identifier_pattern" and node_text(node) == "field"
+            for node in walk(parameters)
         )
         holder = up.parent
         attribute = holder.parent if holder is not None else None
         if binds and attribute is not None and attribute.type == "jsx_attribute":
-            return _text(attribute.named_children[0]) == "render"
+            return node_text(attribute.named_children[0]) == "render"
         if binds:
             return False
     return False
@@ -160,18 +141,18 @@ def _literal(value: Node | None) -> str | None:
     if value.type == "jsx_expression" and len(value.named_children) == 1:
         value = value.named_children[0]
     if value.type == "string":
-        return "".join(_text(c) for c in value.named_children if c.type == "string_fragment")
+        return "".join(node_text(c) for c in value.named_children if c.type == "string_fragment")
     if value.type == "template_string" and not any(
         c.type == "template_substitution" for c in value.named_children
     ):
-        return "".join(_text(c) for c in value.named_children if c.type == "string_fragment")
+        return "".join(node_text(c) for c in value.named_children if c.type == "string_fragment")
     return None
 
 
 def _key(value: Node | None) -> str:
     """A value as written, for matching an ``id`` with a ``htmlFor`` (``"email"``, ``{id}``)."""
     literal = _literal(value)
-    return literal if literal is not None else _text(value)
+    return literal if literal is not None else node_text(value)
 
 
 def _false(value: Node | None) -> bool:
@@ -192,18 +173,18 @@ def _hidden(props: _Props) -> bool:
             return True
     style = values.get("style")
     if style is not None:
-        for pair in _walk(style):
+        for pair in walk(style):
             if pair.type != "pair":
                 continue
-            key = _text(pair.child_by_field_name("key")).strip("'\"")
+            key = node_text(pair.child_by_field_name("key")).strip("'\"")
             shown = _literal(pair.child_by_field_name("value"))
             if (key, shown) in (("display", "none"), ("visibility", "hidden")):
                 return True
     classes = values.get("className", values.get("class"))
     if classes is not None:
-        for fragment in _walk(classes):
+        for fragment in walk(classes):
             if fragment.type == "string_fragment":
-                words = set(_CLASS_WORD.findall(_text(fragment)))
+                words = set(_CLASS_WORD.findall(node_text(fragment)))
                 if words & _HIDING_CLASSES:
                     return True
     return False
@@ -212,7 +193,7 @@ def _hidden(props: _Props) -> bool:
 def _enclosing(opening: Node) -> Iterator[tuple[str, Node]]:
     """The tags (and elements) around a control, innermost first."""
     element = opening if opening.type == "jsx_self_closing_element" else opening.parent
-    for up in _ancestors(element) if element is not None else ():
+    for up in ancestors(element) if element is not None else ():
         if up.type == "jsx_element":
             tag = _opening(up)
             if tag is not None:
@@ -220,14 +201,14 @@ def _enclosing(opening: Node) -> Iterator[tuple[str, Node]]:
 
 
 def _holds(element: Node, tag: str) -> bool:
-    return any(node.type in _OPENINGS and _tag(node) == tag for node in _walk(element))
+    return any(node.type in _OPENINGS and _tag(node) == tag for node in walk(element))
 
 
 def unlabelled(root: Node) -> list[Control]:
     """The controls of the file (``root``: its program node) that have no accessible name,
     in the order of the file."""
     kit = {local: name for local, name in ui_imports(root).items() if name in _KIT}
-    openings = [node for node in _walk(root) if node.type in _OPENINGS]
+    openings = [node for node in walk(root) if node.type in _OPENINGS]
     label_for: set[str] = set()
     for opening in openings:
         if _tag(opening) in _LABELS:
@@ -264,7 +245,7 @@ def _trigger_named(opening: Node, label_for: set[str]) -> bool:
     element = opening.parent if opening.type == "jsx_opening_element" else None
     if element is None:
         return False
-    for node in _walk(element):
+    for node in walk(element):
         if node.type in _OPENINGS:
             if _tag(node) != "SelectTrigger":
                 continue

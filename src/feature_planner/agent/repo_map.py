@@ -63,7 +63,7 @@ import subprocess
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -79,6 +79,7 @@ from .providers.repo_scan import (
     search_terms,
 )
 from .sandbox import SKIP_DIR_SUFFIXES, SKIP_DIRS, Location, Sandbox, SandboxError
+from .syntax import node_text, walk
 
 __all__ = [
     "ROLES",
@@ -722,29 +723,15 @@ def _read_code(rel: str, text: str) -> _Code:
     return code
 
 
-def _text(node: Node | None) -> str:
-    if node is None or node.text is None:
-        return ""
-    return node.text.decode("utf-8", errors="replace")
-
-
-def _walk(node: Node) -> Iterator[Node]:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(reversed(current.children))
-
-
 def _string(node: Node | None) -> str | None:
     """The value of a string literal, or of a template with ``\\x00`` for each ``${…}``."""
     if node is None:
         return None
     if node.type == "string":
-        return "".join(_text(c) for c in node.named_children if c.type == "string_fragment")
+        return "".join(node_text(c) for c in node.named_children if c.type == "string_fragment")
     if node.type == "template_string":
         return "".join(
-            "\x00" if child.type == "template_substitution" else _text(child)
+            "\x00" if child.type == "template_substitution" else node_text(child)
             for child in node.named_children
         )
     return None
@@ -773,14 +760,14 @@ def _read_script(root: Node, calls: list[Node], code: _Code, *, component: bool)
                 value = _string(declarator.child_by_field_name("value"))
                 name = declarator.child_by_field_name("name")
                 if value is not None and name is not None and name.type == "identifier":
-                    constants[_text(name)] = value
+                    constants[node_text(name)] = value
     for node in calls:
         function = node.child_by_field_name("function")
         arguments = node.child_by_field_name("arguments")
         first = arguments.named_children[0] if arguments and arguments.named_children else None
         if function is None or first is None:
             continue
-        callee = _text(function)
+        callee = node_text(function)
         if function.type == "import" or callee == "require":
             _add_specifier(code, _string(first))
             continue
@@ -788,7 +775,7 @@ def _read_script(root: Node, calls: list[Node], code: _Code, *, component: bool)
             continue
         url = _string(first)
         if url is None and first.type == "identifier":
-            url = constants.get(_text(first))
+            url = constants.get(node_text(first))
         segments = _url_segments(url) if url is not None else None
         if segments and segments not in code.urls:
             code.urls.append(segments)
@@ -816,7 +803,7 @@ def _js_exports(statement: Node, *, component: bool) -> list[str]:
     declaration = statement.child_by_field_name("declaration")
     if declaration is not None:
         if declaration.type in _JS_DECLARATIONS:
-            names.append(_text(declaration.child_by_field_name("name")) or "default")
+            names.append(node_text(declaration.child_by_field_name("name")) or "default")
         elif declaration.type in ("lexical_declaration", "variable_declaration"):
             if component:
                 return []  # a Svelte component's props (``export let``), not exports
@@ -826,14 +813,14 @@ def _js_exports(statement: Node, *, component: bool) -> list[str]:
     value = statement.child_by_field_name("value")
     if value is not None:  # export default <expression>
         name = value.child_by_field_name("name") if value.type != "identifier" else value
-        return [_text(name) or "default"] if not component else []
+        return [node_text(name) or "default"] if not component else []
     for child in statement.named_children:
         if child.type == "export_clause":
             for specifier in child.named_children:
                 alias = specifier.child_by_field_name("alias")
-                names.append(_text(alias or specifier.child_by_field_name("name")))
+                names.append(node_text(alias or specifier.child_by_field_name("name")))
         elif child.type == "identifier":  # export = Name
-            names.append(_text(child))
+            names.append(node_text(child))
     return [name for name in names if name]
 
 
@@ -842,10 +829,10 @@ def _bound_names(pattern: Node | None) -> list[str]:
     if pattern is None:
         return []
     if pattern.type == "identifier":
-        return [_text(pattern)]
+        return [node_text(pattern)]
     return [
-        _text(node)
-        for node in _walk(pattern)
+        node_text(node)
+        for node in walk(pattern)
         if node.type in ("shorthand_property_identifier_pattern", "identifier")
         and (node.parent is None or node.parent.type != "pair_pattern" or node.prev_sibling)
     ]
@@ -855,14 +842,14 @@ def _commonjs_exports(expression: Node) -> list[str]:
     """``module.exports = { a, b }`` / ``= Name``, ``exports.a = …``, ``module.exports.a``."""
     if expression.type != "assignment_expression":
         return []
-    left = _text(expression.child_by_field_name("left"))
+    left = node_text(expression.child_by_field_name("left"))
     right = expression.child_by_field_name("right")
     if left == "module.exports" and right is not None:
         if right.type == "identifier":
-            return [_text(right)]
+            return [node_text(right)]
         if right.type == "object":
             return [
-                _text(child.child_by_field_name("key") or child)
+                node_text(child.child_by_field_name("key") or child)
                 for child in right.named_children
                 if child.type in ("shorthand_property_identifier", "pair", "method_definition")
             ]
@@ -884,27 +871,29 @@ def _read_python(root: Node, code: _Code) -> None:
         if statement.type == "decorated_definition":
             definition = statement.child_by_field_name("definition") or statement
         if definition.type in ("function_definition", "class_definition"):
-            public.append(_text(definition.child_by_field_name("name")))
+            public.append(node_text(definition.child_by_field_name("name")))
         elif statement.type == "expression_statement" and statement.named_children:
             assignment = statement.named_children[0]
             if assignment.type == "assignment":
                 left = assignment.child_by_field_name("left")
                 right = assignment.child_by_field_name("right")
-                if _text(left) == "__all__" and right is not None:
+                if node_text(left) == "__all__" and right is not None:
                     declared = [
                         value
                         for item in right.named_children
                         if (value := _py_string(item)) is not None
                     ]
                 elif left is not None and left.type == "identifier":
-                    public.append(_text(left))
+                    public.append(node_text(left))
         elif statement.type == "import_statement":
             for name in statement.children_by_field_name("name"):
-                _add_specifier(code, _text(_unaliased(name)))
+                _add_specifier(code, node_text(_unaliased(name)))
         elif statement.type == "import_from_statement":
-            origin = _text(statement.child_by_field_name("module_name"))
+            origin = node_text(statement.child_by_field_name("module_name"))
             for name in statement.children_by_field_name("name"):
-                joined = origin + ("" if origin.endswith(".") else ".") + _text(_unaliased(name))
+                joined = (
+                    origin + ("" if origin.endswith(".") else ".") + node_text(_unaliased(name))
+                )
                 _add_specifier(code, f"{joined}\n{origin}")
     for statement in root.named_children:  # router = APIRouter(prefix="/orders")
         expression = statement.named_children[0] if statement.named_children else None
@@ -913,10 +902,10 @@ def _read_python(root: Node, code: _Code) -> None:
         made = expression.child_by_field_name("right") if expression.type == "assignment" else None
         if made is None or made.type != "call":
             continue
-        function = _text(made.child_by_field_name("function")).rpartition(".")[2]
+        function = node_text(made.child_by_field_name("function")).rpartition(".")[2]
         if function in ("APIRouter", "Blueprint") and not prefix:
             for argument in _arguments(made):
-                if argument.type == "keyword_argument" and _text(
+                if argument.type == "keyword_argument" and node_text(
                     argument.child_by_field_name("name")
                 ) in ("prefix", "url_prefix"):
                     prefix = _py_string(argument.child_by_field_name("value")) or ""
@@ -930,7 +919,7 @@ def _read_python(root: Node, code: _Code) -> None:
             method = call.child_by_field_name("function")
             if method is None or method.type != "attribute":
                 continue
-            if _text(method.child_by_field_name("attribute")) not in _PY_ROUTE_DECORATORS:
+            if node_text(method.child_by_field_name("attribute")) not in _PY_ROUTE_DECORATORS:
                 continue
             arguments = [a for a in _arguments(call) if a.type != "keyword_argument"]
             path = _py_string(arguments[0]) if arguments else None
@@ -956,7 +945,7 @@ def _py_string(node: Node | None) -> str | None:
         return None
     if any(child.type == "interpolation" for child in node.named_children):
         return None
-    return "".join(_text(c) for c in node.named_children if c.type == "string_content")
+    return "".join(node_text(c) for c in node.named_children if c.type == "string_content")
 
 
 # -- the summary's words --------------------------------------------------------------------

@@ -26,6 +26,8 @@ import tree_sitter_svelte
 import tree_sitter_typescript
 from tree_sitter import Language, Node, Parser
 
+from .syntax import node_text
+
 __all__ = [
     "Attribute",
     "Block",
@@ -59,12 +61,6 @@ def _expression_grammar() -> Language:
     return Language(tree_sitter_typescript.language_tsx())
 
 
-def _text(node: Node | None) -> str:
-    if node is None or node.text is None:
-        return ""
-    return node.text.decode("utf-8", errors="replace")
-
-
 @dataclass(frozen=True, slots=True)
 class Block:
     """A ``<script>`` or ``<style>`` block: its grammar and its text from ``row`` (0-based,
@@ -87,18 +83,18 @@ def blocks(root: Node) -> Iterator[Block]:
         lang = _lang(child)
         if child.type == "style_element":
             if lang in ("", "css", "postcss", "scss", "less"):
-                yield Block("css", raw.start_point.row, _text(raw))
+                yield Block("css", raw.start_point.row, node_text(raw))
         elif lang in ("ts", "typescript"):
-            yield Block("typescript", raw.start_point.row, _text(raw))
+            yield Block("typescript", raw.start_point.row, node_text(raw))
         elif lang in ("", "js", "javascript", "jsx", "tsx"):
-            yield Block("tsx", raw.start_point.row, _text(raw))
+            yield Block("tsx", raw.start_point.row, node_text(raw))
 
 
 def _lang(block: Node) -> str:
     tag = next((c for c in block.children if c.type == "start_tag"), None)
     for attribute in tag.named_children if tag is not None else ():
         parts = attribute.named_children
-        if parts and _text(parts[0]) == "lang" and len(parts) > 1:
+        if parts and node_text(parts[0]) == "lang" and len(parts) > 1:
             return _literal(parts[1]).lower()
     return ""
 
@@ -107,8 +103,8 @@ def _literal(value: Node) -> str:
     """An attribute value's text without its quotes."""
     if value.type == "quoted_attribute_value":
         inner = next((c for c in value.named_children if c.type == "attribute_value"), None)
-        return _text(inner)
-    return _text(value)
+        return node_text(inner)
+    return node_text(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +124,7 @@ class Attribute:
         if self.bound:
             return [(self.value, self.row)]
         return [
-            (_text(raw), raw.start_point.row)
+            (node_text(raw), raw.start_point.row)
             for node in _walk(self.node)
             if node.type == "expression"
             for raw in node.named_children
@@ -161,7 +157,7 @@ class Element:
 
 def _tag_name(tag: Node) -> str:
     name = next((c for c in tag.named_children if c.type == "tag_name"), None)
-    return _text(name)
+    return node_text(name)
 
 
 def elements(root: Node) -> list[Element]:
@@ -190,11 +186,11 @@ def _attribute(attribute: Node) -> Attribute | None:
     value = rest[0] if rest else None
     shorthand = next((c for c in name_node.children if c.type == "svelte_raw_text"), None)
     if shorthand is not None:  # Svelte: {...props} or {id}
-        source = _text(shorthand).strip()
+        source = node_text(shorthand).strip()
         if source.startswith("..."):
             return None
         return Attribute(source, source, True, attribute, shorthand.start_point.row)
-    name = _text(name_node)
+    name = node_text(name_node)
     if name == "v-bind":
         return None  # v-bind="obj": every key of obj
     bound = False
@@ -209,7 +205,7 @@ def _attribute(attribute: Node) -> Attribute | None:
         value,
     )
     if value.type == "expression":  # Svelte: name={…}
-        return Attribute(name, _text(inner), True, attribute, inner.start_point.row)
+        return Attribute(name, node_text(inner), True, attribute, inner.start_point.row)
     return Attribute(name, _literal(value), bound, attribute, inner.start_point.row)
 
 
@@ -231,12 +227,12 @@ def loops(root: Node) -> list[Loop]:
         source: str | None = None
         syntax = ""
         if node.type == "attribute" and node.named_children:
-            if _text(node.named_children[0]) == "v-for" and len(node.named_children) > 1:
+            if node_text(node.named_children[0]) == "v-for" and len(node.named_children) > 1:
                 source, syntax = f"for ({_literal(node.named_children[1])});", "v-for"
         elif node.type == "each_start":
             raw = next((c for c in node.children if c.type == "svelte_raw_text"), None)
             if raw is not None:
-                source, syntax = f"({_text(raw)});", "{#each}"
+                source, syntax = f"({node_text(raw)});", "{#each}"
         if source is None:
             continue
         statement = parser.parse(source.encode("utf-8", errors="replace")).root_node
